@@ -1,0 +1,102 @@
+"""Stage 4 (compile side): write rendered artifacts to OUT atomically, or compare
+them with a golden folder."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .errors import OperationFailed, UsageError
+from .render import render
+from .spec import Spec
+
+MANIFEST = "manifest.json"
+
+
+def render_tree(specs: list[Spec]) -> dict[str, tuple[str, int]]:
+    """{relative path: (text, mode)} for every artifact of every spec, plus the manifest."""
+    files: dict[str, tuple[str, int]] = {}
+    entries = []
+    for spec in sorted(specs, key=lambda s: (s.name, s.kind)):
+        for art in render(spec):
+            rel = f"{spec.name}/{art.name}"
+            if rel in files:
+                raise UsageError(f"{spec.source}: {spec.kind.lower()} {spec.name!r} would overwrite {rel}; "
+                                 "agents and reservations need distinct names in one build")
+            files[rel] = (art.text, art.mode)
+            entries.append({
+                "path": rel,
+                "sha256": hashlib.sha256(art.text.encode("utf-8")).hexdigest(),
+                "mode": f"{art.mode:04o}",
+                "kind": spec.kind,
+                "name": spec.name,
+                "spec": spec.source,
+            })
+    manifest = {"generator": f"sacgen {__version__}", "artifacts": entries}
+    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n", 0o644)
+    return files
+
+
+def write_tree(files: dict[str, tuple[str, int]], out: Path) -> None:
+    """Write the whole tree to a temporary folder beside OUT, then swap it in: a
+    failed build leaves OUT as it was. OUT must be absent, empty, or an earlier
+    build (has manifest.json): sacgen never replaces a folder it did not make."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"{out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / MANIFEST).is_file():
+            raise UsageError(f"{out}: not empty and not an earlier sacgen build (no {MANIFEST}); "
+                             "refusing to replace it")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    except OSError as e:
+        raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
+    try:
+        for rel, (text, mode) in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(path, mode)
+        os.chmod(tmp, 0o755)
+        old = None
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}"
+            os.rename(out, old)
+        os.rename(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
+
+
+def check_tree(files: dict[str, tuple[str, int]], golden: Path) -> str:
+    """A unified diff between the rendered tree and GOLDEN ('' when identical)."""
+    golden = Path(golden)
+    if not golden.is_dir():
+        raise UsageError(f"{golden}: no such directory to check against")
+    on_disk = {p.relative_to(golden).as_posix() for p in golden.rglob("*") if p.is_file()}
+    diff: list[str] = []
+    for rel in sorted(set(files) | on_disk):
+        want = files[rel][0].splitlines(keepends=True) if rel in files else []
+        path = golden / rel
+        have = path.read_text(encoding="utf-8").splitlines(keepends=True) if rel in on_disk else []
+        if want != have:
+            diff.extend(difflib.unified_diff(have, want, f"{golden.as_posix()}/{rel}", f"(built)/{rel}"))
+            if diff and not diff[-1].endswith("\n"):
+                diff[-1] += "\n"
+        elif rel in files and rel in on_disk and (path.stat().st_mode & 0o777) != files[rel][1]:
+            diff.append(f"mode of {golden.as_posix()}/{rel}: {path.stat().st_mode & 0o777:04o}, built {files[rel][1]:04o}\n")
+    return "".join(diff)

@@ -1,0 +1,97 @@
+"""`sacgen`: validate Agent/Reservation YAMLs and compile them into bash artifacts.
+
+A thin CLI: it wires loader -> schema -> spec -> render -> build and turns
+errors into one line each and an exit status (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+EXAMPLES = """examples:
+  sacgen validate examples/
+  sacgen build examples/ -o build/
+  sacgen build examples/ --check golden/
+  sacgen schema --kind Agent
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sacgen",
+        description="Compile Agent YAMLs (scitex-agent-container/v3) into self-contained bash for SLURM.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"sacgen {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    v = sub.add_parser("validate", help="check YAML files against the schema",
+                       epilog="example:\n  sacgen validate examples/ my-agent.yaml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories")
+    b = sub.add_parser("build", help="write the bash artifacts (or --check them against a folder)",
+                       epilog="examples:\n  sacgen build examples/ -o build/\n  sacgen build examples/ --check golden/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories")
+    g = b.add_mutually_exclusive_group(required=True)
+    g.add_argument("-o", "--output", metavar="OUT", help="write OUT/<name>/... and OUT/manifest.json")
+    g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs")
+    s = sub.add_parser("schema", help="print the JSON Schema",
+                       epilog="example:\n  sacgen schema --kind Reservation",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")
+    return p
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    from .errors import SacError
+
+    try:
+        if args.command == "schema":
+            from .schema import KINDS, schema_dir
+
+            sys.stdout.write((schema_dir() / KINDS[args.kind]).read_text(encoding="utf-8"))
+            return 0
+        from .spec import load_specs
+
+        specs = load_specs(args.paths)
+        if args.command == "validate":
+            for spec in specs:
+                print(f"{spec.source}: ok ({spec.kind} {spec.name})")
+            return 0
+        from .build import check_tree, render_tree, write_tree
+
+        files = render_tree(specs)
+        if args.check:
+            diff = check_tree(files, args.check)
+            if diff:
+                sys.stdout.write(diff)
+                print(f"sacgen: {args.check} differs from the build (run `make golden` to regenerate)",
+                      file=sys.stderr)
+                return 1
+            print(f"{args.check}: up to date ({len(files)} files)")
+            return 0
+        write_tree(files, args.output)
+        print(f"wrote {len(files)} files for {len(specs)} specs to {args.output}")
+        return 0
+    except SacError as e:
+        print(e.render("sacgen"), file=sys.stderr)
+        return e.status
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

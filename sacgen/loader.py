@@ -1,0 +1,196 @@
+"""Stage 1: read a YAML file into plain data, remembering the line of every node.
+
+Guards that plain yaml.safe_load lacks: duplicate keys are errors, YAML 1.1
+sexagesimal numbers stay strings (`time_limit: 1:00:00` must not become 3600),
+documents that expand without bound through aliases are refused, and files that
+are too large, binary or empty are refused before parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+MAX_BYTES = 256 * 1024
+MAX_NODES = 20_000
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1 base-60 ints/floats."""
+
+
+# Rebuild the implicit resolvers: same as SafeLoader but with int/float patterns
+# that do not accept `1:00:00` (which SLURM reads as a time, YAML 1.1 as 3600).
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(
+        r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0[0-7_]+
+        |[-+]?(?:0|[1-9][0-9_]*)
+        |[-+]?0x[0-9a-fA-F_]+)$""",
+        re.X,
+    ),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+@dataclass
+class Document:
+    """A loaded YAML document: its data and the line of each field path."""
+
+    path: str
+    data: Any
+    lines: dict = field(default_factory=dict)
+
+    def line_of(self, path: tuple) -> int:
+        """Line of the deepest node on `path` that exists (1-based)."""
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), 1)
+
+
+def _scalar_key(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return node.value
+    return None
+
+
+def _check_tree(node: yaml.Node, where: str, problems: list[Problem]) -> None:
+    """Refuse alias bombs, cycles and duplicate keys, before constructing anything."""
+    sizes: dict[int, int] = {}
+    on_stack: set[int] = set()
+
+    def size(n: yaml.Node, path: tuple) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in on_stack:
+            raise _Refused(n, path, "recursive alias: the document refers to itself")
+        on_stack.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, v in n.value:
+                kv = _scalar_key(k)
+                if kv is not None and kv in seen and isinstance(k, yaml.ScalarNode):
+                    problems.append(
+                        Problem(where, k.start_mark.line + 1, _fmt(path + (kv,)),
+                                f"duplicate key {kv!r} (first at line {seen[kv]})")
+                    )
+                elif kv is not None:
+                    seen[kv] = k.start_mark.line + 1
+                total += size(k, path) + size(v, path + ((kv if kv is not None else "?"),))
+                if total > MAX_NODES:
+                    raise _Refused(n, path, f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)")
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                total += size(v, path + (i,))
+                if total > MAX_NODES:
+                    raise _Refused(n, path, f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)")
+        on_stack.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(node, ())
+    except _Refused as r:
+        problems.append(Problem(where, r.node.start_mark.line + 1, _fmt(r.path), r.message))
+
+
+class _Refused(Exception):
+    def __init__(self, node: yaml.Node, path: tuple, message: str):
+        self.node, self.path, self.message = node, path, message
+
+
+def _record_lines(node: yaml.Node, path: tuple, lines: dict) -> None:
+    """Map each field path to a line; a key's path points at the key's own line."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            kv = _scalar_key(k)
+            if kv is not None:
+                lines.setdefault(path + (kv,), k.start_mark.line + 1)
+                _record_lines(v, path + (kv,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _record_lines(v, path + (i,), lines)
+
+
+def _fmt(path: tuple) -> str:
+    from .schema import format_path  # local: avoid an import cycle at module load
+
+    return format_path(path)
+
+
+def load_yaml(path: str | Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
+    """Load one YAML file. Returns (document, problems); document is None on failure."""
+    where = display or str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        return None, [Problem(where, 1, "", f"cannot read file: {e.strerror or e}")]
+    return load_yaml_bytes(raw, where)
+
+
+def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Problem]]:
+    if len(raw) > MAX_BYTES:
+        return None, [Problem(where, 1, "", f"file is {len(raw)} bytes; an agent YAML may be at most {MAX_BYTES}")]
+    if b"\x00" in raw:
+        return None, [Problem(where, 1, "", "file is binary (contains NUL bytes), not YAML")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return None, [Problem(where, line, "", "file is not valid UTF-8 text")]
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        return None, [Problem(where, 1, "", "file is empty; expected an Agent or Reservation document")]
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        what = (e.problem or e.context or "malformed YAML").strip()
+        return None, [Problem(where, line, "", f"invalid YAML: {what}")]
+    except yaml.YAMLError as e:  # pragma: no cover - defensive
+        return None, [Problem(where, 1, "", f"invalid YAML: {str(e).splitlines()[0]}")]
+    if len(nodes) != 1:
+        line = nodes[1].start_mark.line + 1 if len(nodes) > 1 else 1
+        return None, [Problem(where, line, "", f"expected exactly one YAML document, found {len(nodes)}")]
+    node = nodes[0]
+    problems: list[Problem] = []
+    _check_tree(node, where, problems)
+    if problems:
+        return None, problems
+    try:
+        data = _Loader(text).get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        return None, [Problem(where, mark.line + 1 if mark else 1, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
+    except (TypeError, ValueError) as e:  # e.g. unhashable keys
+        return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
+    lines: dict = {}
+    _record_lines(node, (), lines)
+    return Document(where, data, lines), []

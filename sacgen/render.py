@@ -1,0 +1,121 @@
+"""Stage 3: a validated spec -> the artifacts (name, text, mode) that run on the cluster.
+
+One Jinja template per artifact under templates/. The environment is strict
+(StrictUndefined) and quotes every printed value through sacgen.shell.finalize,
+so a template cannot put an unquoted value into a script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import __version__, shell
+from .resources import template_dir
+from .spec import AgentSpec, ReservationSpec, Spec
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # file name inside OUT/<spec name>/
+    text: str
+    mode: int = 0o755
+
+
+def _number(value) -> shell.Shell:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return shell.Shell(str(value))
+
+
+@lru_cache(maxsize=None)
+def environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        finalize=shell.finalize,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        words=shell.words,
+        directive=shell.directive,
+        ident=shell.ident,
+        comment=shell.comment,
+        heredoc=shell.heredoc,
+        home=shell.home_path,
+        number=_number,
+    )
+    env.globals["version"] = __version__
+    # The shared fragments (templates/_helpers.sh.jinja) are macros whose output is
+    # shell text already; `h.lib()` etc. return it marked as such.
+    env.globals["h"] = _Fragments(env.get_template("_helpers.sh.jinja").module)
+    return env
+
+
+class _Fragments:
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        macro = getattr(self._module, name)
+        return lambda *args, **kwargs: shell.Shell(macro(*args, **kwargs))
+
+
+def _render(template: str, **context) -> str:
+    text = environment().get_template(template).render(**context)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render_session(spec: AgentSpec) -> str:
+    return _render("session.sh.jinja", spec=spec)
+
+
+def render_sbatch_wrapper(spec: AgentSpec) -> str:
+    return _render("agent-slurm/job.sbatch.jinja", spec=spec)
+
+
+def render_reservation_sbatch(spec: ReservationSpec) -> str:
+    return _render("reservation/reservation.sbatch.jinja", spec=spec)
+
+
+AGENT_SCRIPTS = ("start.sh", "status.sh", "attach.sh", "logs.sh", "stop.sh")
+
+
+def render_agent(spec: AgentSpec) -> list[Artifact]:
+    session = render_session(spec)
+    out = []
+    if spec.tenant:
+        folder = "agent-tenant"
+        context = dict(spec=spec, session_sh=session)
+    else:
+        folder = "agent-slurm"
+        job = render_sbatch_wrapper(spec)
+        context = dict(spec=spec, session_sh=session, job_sbatch=job)
+        out.append(Artifact("job.sbatch", job))
+    out.append(Artifact("session.sh", session))
+    for name in AGENT_SCRIPTS:
+        out.append(Artifact(name, _render(f"{folder}/{name}.jinja", **context)))
+    return sorted(out, key=lambda a: a.name)
+
+
+def render_reservation(spec: ReservationSpec) -> list[Artifact]:
+    sbatch = render_reservation_sbatch(spec)
+    hold_body = spec.hold_body
+    if hold_body is not None and not hold_body.endswith("\n"):
+        hold_body += "\n"
+    context = dict(spec=spec, reservation_sbatch=sbatch, hold_body=hold_body)
+    out = [Artifact("reservation.sbatch", sbatch)]
+    for name in ("book.sh", "status.sh", "release.sh"):
+        out.append(Artifact(name, _render(f"reservation/{name}.jinja", **context)))
+    return sorted(out, key=lambda a: a.name)
+
+
+def render(spec: Spec) -> list[Artifact]:
+    if isinstance(spec, AgentSpec):
+        return render_agent(spec)
+    return render_reservation(spec)

@@ -1,0 +1,241 @@
+"""Stage 2a: check loaded YAML against the JSON Schema, plus the checks a schema
+cannot express (kept here, in one place beside it). Every problem comes out as
+FILE:LINE: FIELD.PATH: message, all of a file's problems at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from .errors import Problem
+from .loader import Document
+from .resources import schema_dir
+
+API_VERSION = "scitex-agent-container/v3"
+KINDS = {"Agent": "agent.v3.schema.json", "Reservation": "reservation.v3.schema.json"}
+# Job resources a tenant must not set: the reservation owns them.
+TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time_limit",
+                    "auto_resubmit", "resubmit_before", "host")
+DEFAULT_RESUBMIT_BEFORE = 3600
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def format_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _IDENT.match(part):
+            out += ("." if out else "") + part
+        else:
+            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
+    return out
+
+
+@lru_cache(maxsize=None)
+def load_schema(kind: str) -> dict:
+    return json.loads((schema_dir() / KINDS[kind]).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str):
+    import jsonschema
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resources(
+        (load_schema(k)["$id"], Resource.from_contents(load_schema(k))) for k in KINDS
+    )
+    cls = jsonschema.validators.validator_for(load_schema(kind))
+    return cls(load_schema(kind), registry=registry)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
+               "object": "a mapping", "array": "a list", "number": "a number", "null": "null"}
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _message(err) -> list[tuple[tuple, str]]:
+    """Turn one jsonschema error into (path, message) pairs a person can act on."""
+    path = tuple(err.absolute_path)
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        out = []
+        for key in err.instance:
+            if key in schema.get("properties", {}):
+                continue
+            hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            msg = f"unknown field {str(key)!r}"
+            msg += f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(allowed)}"
+            out.append((path + (key,), msg))
+        return out
+    if v == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        return [(path + (k,), "required field is missing") for k in missing]
+    if v == "const":
+        return [(path, f"must be {err.validator_value!r} (got {_short(err.instance)})")]
+    if v == "enum":
+        choices = ", ".join(str(c) for c in err.validator_value)
+        hint = difflib.get_close_matches(str(err.instance), [str(c) for c in err.validator_value], n=1, cutoff=0.6)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        return [(path, f"must be one of: {choices} (got {_short(err.instance)}){extra}")]
+    if v == "type":
+        if "x-type-error" in schema:
+            return [(path, f"{schema['x-type-error']} (got {_describe_type(err.instance)})")]
+        want = err.validator_value
+        want = [want] if isinstance(want, str) else want
+        names = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
+        got = _describe_type(err.instance)
+        if err.instance is not None:
+            got += f" {_short(err.instance)}"
+        return [(path, f"must be {names} (got {got})")]
+    if v in ("pattern", "oneOf", "anyOf", "format"):
+        if "x-error" in schema:
+            return [(path, f"{schema['x-error']} (got {_short(err.instance)})")]
+        return [(path, f"invalid value {_short(err.instance)}")]
+    if v == "propertyNames":
+        return [(path, err.message)]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": "at least", "maximum": "at most",
+                "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}[v]
+        return [(path, f"must be {word} {err.validator_value} (got {_short(err.instance)})")]
+    if v in ("minLength", "maxLength"):
+        if v == "minLength":
+            return [(path, "must not be empty")]
+        return [(path, f"is too long ({len(err.instance)} characters; at most {err.validator_value})")]
+    if v in ("maxItems", "maxProperties"):
+        return [(path, f"has too many entries (at most {err.validator_value})")]
+    return [(path, err.message.splitlines()[0])]
+
+
+def _schema_problems(doc: Document, kind: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in _validator(kind).iter_errors(doc.data):
+        if err.validator == "propertyNames":
+            # Point at the offending key itself, with the key's own message.
+            key = err.instance
+            path = tuple(err.absolute_path) + (key,)
+            sub = err.schema.get("propertyNames", {}) if isinstance(err.schema, dict) else {}
+            msg = f"{sub.get('x-error', 'invalid name')} (got {_short(key)})"
+            problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+            continue
+        for path, msg in _message(err):
+            problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+    return problems
+
+
+def slurm_time_seconds(value: Any) -> int:
+    """Seconds in a SLURM time value (already schema-checked)."""
+    if isinstance(value, int):
+        return value * 60
+    days = 0
+    text = str(value)
+    if "-" in text:
+        d, text = text.split("-", 1)
+        days = int(d)
+        parts = [int(p) for p in text.split(":")]
+        h, m, s = (parts + [0, 0])[:3]
+        return ((days * 24 + h) * 60 + m) * 60 + s
+    parts = [int(p) for p in text.split(":")]
+    if len(parts) == 1:
+        return parts[0] * 60
+    if len(parts) == 2:
+        return parts[0] * 60 + parts[1]
+    return (parts[0] * 60 + parts[1]) * 60 + parts[2]
+
+
+def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
+    """Checks the schema cannot express. Runs only on schema-valid data."""
+    out: list[Problem] = []
+
+    def add(path: tuple, msg: str) -> None:
+        out.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+
+    data = doc.data
+    meta_name = (data.get("metadata") or {}).get("name")
+    if meta_name is not None and meta_name != stem:
+        add(("metadata", "name"), f"must equal the file's stem {stem!r} (got {meta_name!r})")
+    if not re.match(r"^[a-z][a-z0-9-]{0,47}$", stem):
+        add((), f"the file's stem {stem!r} is the {kind.lower()}'s name and must be lowercase letters, digits "
+                "and -, starting with a letter, at most 48 characters")
+    spec = data["spec"]
+    if kind == "Agent":
+        slurm = spec.get("slurm") or {}
+        if spec["runtime"] == "slurm-tenant":
+            if "reservation" not in slurm:
+                add(("spec", "slurm") if "slurm" in spec else ("spec",),
+                    "runtime: slurm-tenant requires spec.slurm.reservation")
+            for key in TENANT_FORBIDDEN:
+                if key in slurm:
+                    what = "its host is the reservation's" if key == "host" else "the reservation owns the job's resources"
+                    add(("spec", "slurm", key), f"not allowed for runtime: slurm-tenant ({what}); "
+                                                f"set it when booking the reservation")
+        else:
+            if "reservation" in slurm:
+                add(("spec", "slurm", "reservation"), "only for runtime: slurm-tenant "
+                                                      "(runtime: slurm submits its own job)")
+            lead = slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
+            if slurm.get("auto_resubmit", True) and "time_limit" in slurm:
+                wall = slurm_time_seconds(slurm["time_limit"])
+                if lead >= wall:
+                    where = ("spec", "slurm", "resubmit_before" if "resubmit_before" in slurm else "time_limit")
+                    add(where, f"resubmit lead {lead} s must be shorter than time_limit "
+                               f"{slurm['time_limit']!r} ({wall} s); lower resubmit_before or "
+                               f"set auto_resubmit: false")
+    else:
+        lead = spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
+        if spec.get("persistent") and "time" in spec:
+            wall = slurm_time_seconds(spec["time"])
+            if lead >= wall:
+                add(("spec", "resubmit_before" if "resubmit_before" in spec else "time"),
+                    f"resubmit lead {lead} s must be shorter than time {spec['time']!r} ({wall} s)")
+    return out
+
+
+def check_document(doc: Document, stem: str) -> tuple[str | None, list[Problem]]:
+    """Validate one loaded document. Returns (kind, problems)."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [Problem(doc.path, doc.line_of(()), "(document)",
+                              f"must be a mapping with apiVersion, kind and spec (got {_describe_type(data)})")]
+    kind = data.get("kind")
+    if kind not in KINDS:
+        if "kind" not in data:
+            return None, [Problem(doc.path, doc.line_of(()), "kind", "required field is missing (Agent or Reservation)")]
+        hint = difflib.get_close_matches(str(kind), list(KINDS), n=1, cutoff=0.5)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        return None, [Problem(doc.path, doc.line_of(("kind",)), "kind",
+                              f"must be Agent or Reservation (got {_short(kind)}){extra}")]
+    problems = _schema_problems(doc, kind)
+    if not problems:
+        problems = _semantic_problems(doc, kind, stem)
+    problems.sort(key=lambda p: p.line)
+    return kind, problems

@@ -1,0 +1,91 @@
+"""The one place where values become shell text.
+
+Templates never quote: every `{{ value }}` passes through `finalize` below and
+comes out as exactly one shell word (shlex.quote). Text that is already shell --
+the output of the filters here -- is marked `Shell` and passes unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+_SAFE_DIRECTIVE = re.compile(r"^[A-Za-z0-9_.:@%+=,/-]+$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Shell(str):
+    """Text that is already valid shell (made by one of the functions here)."""
+
+
+def word(value) -> Shell:
+    """One shell word whose value is exactly `value`."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return Shell(shlex.quote(str(value)))
+
+
+def words(values) -> Shell:
+    """Several shell words, one per item, byte for byte."""
+    return Shell(" ".join(word(v) for v in values))
+
+
+def finalize(value) -> str:
+    """Jinja finalize hook: whatever a template prints is quoted unless already Shell."""
+    if isinstance(value, Shell):
+        return value
+    if value is None:
+        raise ValueError("a template printed a missing (None) value")
+    return word(value)
+
+
+def directive(value) -> Shell:
+    """A value inside an #SBATCH line. sbatch parses those lines itself, not the
+    shell, so quoting cannot help: the schema admits only plain characters and this
+    asserts it."""
+    text = str(value)
+    if not _SAFE_DIRECTIVE.match(text):
+        raise ValueError(f"value {text!r} cannot be placed in an #SBATCH line")
+    return Shell(text)
+
+
+def ident(value) -> Shell:
+    """A shell variable name (checked, never quoted)."""
+    text = str(value)
+    if not _IDENT.match(text):
+        raise ValueError(f"{text!r} is not a shell variable name")
+    return Shell(text)
+
+
+def comment(value) -> Shell:
+    """Text for a `#` comment: on one line whatever it contains."""
+    text = str(value).encode("unicode_escape").decode("ascii") if any(
+        ord(c) < 32 or ord(c) == 127 for c in str(value)) else str(value)
+    return Shell(text)
+
+
+def heredoc(body: str, stem: str = "SAC_EOF") -> Shell:
+    """A here-document body with a quoted delimiter (no expansion inside), made of
+    the text exactly. The delimiter is chosen so that no line of the body equals it.
+    The opening `<<'DELIM'` comes first, so write `cat > f {{ text|heredoc }}`."""
+    lines = body.split("\n")
+    delim = stem
+    n = 0
+    while delim in lines:
+        n += 1
+        delim = f"{stem}_{n}"
+    if body and not body.endswith("\n"):
+        raise ValueError("a here-document body must end with a newline")
+    return Shell(f"<<'{delim}'\n{body}{delim}")
+
+
+def home_path(value) -> Shell:
+    """A path word in which a leading `~` or `~/` means the home directory where the
+    script runs (on the cluster, not on the laptop)."""
+    text = str(value)
+    if text == "~":
+        return Shell('"$HOME"')
+    if text.startswith("~/"):
+        rest = text[2:]
+        return Shell('"$HOME"/' + word(rest)) if rest else Shell('"$HOME"/')
+    return word(text)

@@ -1,0 +1,182 @@
+"""Stage 2b: validated YAML -> plain frozen dataclasses the renderer consumes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from .errors import Problem, SpecError
+from .loader import load_yaml
+from .schema import DEFAULT_RESUBMIT_BEFORE, check_document
+
+DEFAULT_COMMAND = "claude"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    source: str
+    runtime: str  # "slurm" or "slurm-tenant"
+    model: str
+    command: str = DEFAULT_COMMAND
+    flags: tuple = ()
+    env: tuple = ()  # ((KEY, value), ...) in file order
+    workdir: str | None = None
+    host: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    cpus_per_task: int | None = None
+    mem: str | None = None
+    time_limit: str | None = None
+    auto_resubmit: bool = True
+    resubmit_before: int = DEFAULT_RESUBMIT_BEFORE
+    pre_agent: str | None = None
+    reservation: str | None = None
+
+    kind = "Agent"
+
+    @property
+    def tenant(self) -> bool:
+        return self.runtime == "slurm-tenant"
+
+    @property
+    def argv(self) -> tuple:
+        """The agent's command line: <command> --model <model> <flags...>."""
+        return (self.command, "--model", self.model, *self.flags)
+
+
+@dataclass(frozen=True)
+class ReservationSpec:
+    name: str
+    source: str
+    host: str
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    cpus: int | None = None
+    mem: str | None = None
+    time: str | None = None
+    tmux_server: str | None = None
+    persistent: bool = False
+    resubmit_before: int = DEFAULT_RESUBMIT_BEFORE
+    hold_body: str | None = None
+
+    kind = "Reservation"
+
+
+Spec = Union[AgentSpec, ReservationSpec]
+
+
+def _str_or_none(v):
+    return None if v is None else str(v)
+
+
+def agent_from_data(name: str, source: str, data: dict) -> AgentSpec:
+    spec = data["spec"]
+    slurm = spec.get("slurm") or {}
+    claude = spec.get("claude") or {}
+    hooks = slurm.get("hooks") or {}
+    return AgentSpec(
+        name=name,
+        source=source,
+        runtime=spec["runtime"],
+        model=spec["model"],
+        command=claude.get("command", DEFAULT_COMMAND),
+        flags=tuple(claude.get("flags", ())),
+        env=tuple((k, str(v)) for k, v in (spec.get("env") or {}).items()),
+        workdir=spec.get("workdir"),
+        host=slurm.get("host"),
+        partition=slurm.get("partition"),
+        account=slurm.get("account"),
+        qos=slurm.get("qos"),
+        cpus_per_task=slurm.get("cpus_per_task"),
+        mem=slurm.get("mem"),
+        time_limit=_str_or_none(slurm.get("time_limit")),
+        auto_resubmit=slurm.get("auto_resubmit", True),
+        resubmit_before=slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
+        pre_agent=hooks.get("pre_agent"),
+        reservation=slurm.get("reservation"),
+    )
+
+
+def reservation_from_data(name: str, source: str, data: dict) -> ReservationSpec:
+    spec = data["spec"]
+    return ReservationSpec(
+        name=name,
+        source=source,
+        host=spec["host"],
+        partition=spec.get("partition"),
+        account=spec.get("account"),
+        qos=spec.get("qos"),
+        cpus=spec.get("cpus"),
+        mem=spec.get("mem"),
+        time=_str_or_none(spec.get("time")),
+        tmux_server=spec.get("tmux_server"),
+        persistent=spec.get("persistent", False),
+        resubmit_before=spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
+        hold_body=spec.get("hold_body"),
+    )
+
+
+def display_path(path: Path) -> str:
+    """The path as the user should read it: relative to the cwd when below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def read_spec(path: Path) -> tuple[Spec | None, list[Problem]]:
+    where = display_path(path)
+    doc, problems = load_yaml(path, where)
+    if doc is None:
+        return None, problems
+    stem = path.stem
+    kind, problems = check_document(doc, stem)
+    if problems:
+        return None, problems
+    if kind == "Agent":
+        return agent_from_data(stem, where, doc.data), []
+    return reservation_from_data(stem, where, doc.data), []
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given; directories searched (sorted) for *.yaml / *.yml."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(sorted(f for f in path.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file()))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise SpecError([Problem(p, 1, "", "no such file or directory")])
+    return out
+
+
+def load_specs(paths: list[str]) -> list[Spec]:
+    """Read and validate every file; raise SpecError with every problem of every file."""
+    specs: list[Spec] = []
+    problems: list[Problem] = []
+    seen: dict[tuple, str] = {}
+    for path in expand_paths(paths):
+        spec, errs = read_spec(path)
+        problems.extend(errs)
+        if spec is None:
+            continue
+        # Agents and reservations have separate name spaces on the cluster.
+        key = (spec.kind, spec.name)
+        if key in seen and seen[key] != spec.source:
+            problems.append(Problem(spec.source, 1, "(document)",
+                                    f"{spec.kind.lower()} name {spec.name!r} is also defined in {seen[key]}"))
+            continue
+        if key not in seen:
+            seen[key] = spec.source
+            specs.append(spec)
+    if problems:
+        raise SpecError(problems)
+    return specs

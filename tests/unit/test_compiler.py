@@ -1,0 +1,160 @@
+"""The compiler: validation errors, build output, golden files, lint."""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sacgen.build import check_tree, render_tree, write_tree
+from sacgen.errors import SpecError
+from sacgen.lint import lint_specs
+from sacgen.spec import load_specs
+
+from .conftest import ROOT, run_cli
+
+INVALID = ROOT / "tests" / "fixtures" / "invalid"
+
+
+def expected_invalid():
+    rows = {}
+    for line in (ROOT / "tests" / "fixtures" / "invalid-expected.tsv").read_text().splitlines():
+        name, msg = line.split("\t", 1)
+        rows.setdefault(name, []).append(msg)
+    return rows
+
+
+EXPECTED = expected_invalid()
+
+
+def test_every_invalid_fixture_has_an_expectation():
+    files = sorted(p.name for p in INVALID.iterdir())
+    assert len(files) >= 60
+    assert sorted(EXPECTED) == files
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_fixture_gives_its_error(name, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("sacgen", "build", f"tests/fixtures/invalid/{name}", "-o", str(out), timeout=20)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+    got = [line.replace(f"tests/fixtures/invalid/{name}:", "FILE:", 1) for line in r.stderr.splitlines()]
+    assert got == EXPECTED[name]
+    for line in r.stderr.splitlines():
+        assert re.match(r"^tests/fixtures/invalid/[^:]+:\d+: [^:]+: .+", line), line
+    assert not out.exists(), "nothing may be written for invalid input"
+
+
+def test_all_errors_of_all_files_are_reported(tmp_path):
+    r = run_cli("sacgen", "validate", "tests/fixtures/invalid/zero-cpus.yaml",
+                "tests/fixtures/invalid/bad-memory.yaml", "examples")
+    assert r.returncode == 2
+    assert "zero-cpus.yaml:9: spec.slurm.cpus_per_task" in r.stderr
+    assert "bad-memory.yaml:9: spec.slurm.mem" in r.stderr
+
+
+def test_tenant_message_is_the_seeds():
+    with pytest.raises(SpecError) as e:
+        load_specs([str(INVALID / "tenant-without-reservation.yaml")])
+    assert "runtime: slurm-tenant requires spec.slurm.reservation" in e.value.message
+
+
+def test_sexagesimal_time_stays_a_time(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text("apiVersion: scitex-agent-container/v3\nkind: Agent\nspec:\n  runtime: slurm\n"
+                 "  model: opus\n  slurm:\n    time_limit: 1:30:00\n    resubmit_before: 600\n")
+    (spec,) = load_specs([str(f)])
+    assert spec.time_limit == "1:30:00"
+    assert "#SBATCH --time=1:30:00" in render_tree([spec])["a/job.sbatch"][0]
+
+
+def test_build_is_deterministic_and_complete(tmp_path):
+    specs = load_specs(["examples"])
+    a, b = render_tree(specs), render_tree(load_specs(["examples"]))
+    assert a == b
+    names = {rel.split("/")[1] for rel in a if "/" in rel}
+    assert {"start.sh", "status.sh", "attach.sh", "logs.sh", "stop.sh", "job.sbatch",
+            "reservation.sbatch", "book.sh"} <= names
+    manifest = json.loads(a["manifest.json"][0])
+    assert {e["path"] for e in manifest["artifacts"]} == set(a) - {"manifest.json"}
+    assert all(len(e["sha256"]) == 64 and e["spec"].startswith("examples/") for e in manifest["artifacts"])
+
+
+def test_build_writes_tree_and_replaces_earlier_build(tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("sacgen", "build", "examples", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "head-spartan" / "job.sbatch").is_file()
+    assert os.access(out / "head-spartan" / "start.sh", os.X_OK)
+    (out / "stale").mkdir()
+    r = run_cli("sacgen", "build", "examples/head-spartan", "-o", str(out))
+    assert r.returncode == 0
+    assert not (out / "stale").exists() and not (out / "dev-pool").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary folders left behind"
+
+
+def test_failed_build_leaves_output_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("sacgen", "build", "examples", "-o", str(out)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    r = run_cli("sacgen", "build", "examples", "tests/fixtures/invalid/bad-memory.yaml", "-o", str(out))
+    assert r.returncode == 2
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_build_refuses_a_folder_it_did_not_make(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    r = run_cli("sacgen", "build", "examples", "-o", str(out))
+    assert r.returncode == 2
+    assert "refusing to replace it" in r.stderr
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_golden_is_up_to_date():
+    diff = check_tree(render_tree(load_specs(["examples"])), ROOT / "golden")
+    assert diff == "", "golden/ is stale; review and run `make golden`:\n" + diff
+
+
+def test_check_reports_drift_with_a_diff(tmp_path):
+    golden = tmp_path / "golden"
+    write_tree(render_tree(load_specs(["examples"])), golden)
+    p = golden / "head-spartan" / "job.sbatch"
+    p.write_text(p.read_text().replace("--mem=16G", "--mem=8G"))
+    r = run_cli("sacgen", "build", "examples", "--check", str(golden))
+    assert r.returncode == 1
+    assert "-#SBATCH --mem=8G" in r.stdout and "+#SBATCH --mem=16G" in r.stdout
+    r = run_cli("sacgen", "build", "examples", "--check", str(ROOT / "golden"))
+    assert r.returncode == 0, r.stdout
+
+
+def test_every_artifact_passes_shellcheck_and_bash_n():
+    assert lint_specs(["examples"]) == []
+
+
+def test_schema_command_prints_json():
+    for kind in ("Agent", "Reservation"):
+        r = run_cli("sacgen", "schema", "--kind", kind)
+        assert r.returncode == 0
+        assert json.loads(r.stdout)["title"] == kind
+
+
+def test_bad_usage_exits_2():
+    assert run_cli("sacgen", "build", "examples").returncode == 2
+    assert run_cli("sacgen", "frobnicate").returncode == 2
+    r = run_cli("sacgen", "validate", "no/such/file.yaml")
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_headers_name_generator_and_spec():
+    files = render_tree(load_specs(["examples"]))
+    for rel, (text, _) in files.items():
+        if rel.endswith((".sh", ".sbatch")):
+            lines = text.splitlines()
+            assert lines[0].startswith("#!")
+            assert "Generated by sacgen" in lines[2] and "examples/" in lines[2]
