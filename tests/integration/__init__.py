@@ -1,0 +1,1 @@
+"""Integration tests against the local test cluster (cluster/up.sh)."""
