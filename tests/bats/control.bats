@@ -1,0 +1,210 @@
+#!/usr/bin/env bats
+# The login-node scripts of runtime slurm: start.sh, stop.sh, status.sh, logs.sh,
+# with stub SLURM commands; srun runs its command here, next to the real tmux.
+# SC2016/SC1003: hostile values and jq programs are single-quoted on purpose;
+# SC2030/SC2031: each test exports its own SLURM_* variables on purpose.
+# shellcheck disable=SC2016,SC1003,SC2030,SC2031
+
+load helpers
+
+setup() {
+  sac_setup
+  make_agent ctl
+  spec=$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
+      spec: {runtime: "slurm", model: "sonnet",
+             claude: {command: $cmd, flags: ["--dangerously-skip-permissions", "a b"]},
+             slurm: {time_limit: "1-0", resubmit_before: 600}}}')
+  sac_build ctl "$spec"
+  DIR="$SAC_REMOTE_HOME/agents/ctl"
+}
+teardown() { sac_teardown; }
+
+# A login profile that talks, as many clusters' do, and puts SLURM on PATH
+# (/etc/profile may have reset it).
+fake_login_profile() {
+  {
+    echo 'echo "Welcome to the fake cluster. Quota: 99% used."'
+    echo 'echo "module: warning: something on stderr" >&2'
+    printf 'export PATH=%q:"$PATH"\n' "$STUB_BIN"
+  } >"$HOME/.bash_profile"
+}
+
+# The tmux session of the agent, as job.sbatch would have it on its node.
+fake_agent_session() {
+  tmux -L sac-ctl new-session -d -s sac-ctl -x 80 -y 20 "$@" 3>&-
+}
+
+# ---------------------------------------------------------------------------
+# stop.sh
+
+@test "stop.sh cancels the whole chain by name, leaves the stopped marker, ends with the result line despite a login banner" {
+  fake_login_profile
+  mkdir -p "$DIR"
+  squeue_add sac-ctl 101 RUNNING node1
+  squeue_add sac-ctl 102 PENDING ""
+  squeue_add sac-other 103 RUNNING node2
+  run bash -l -s <"$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  [[ $output == *"Welcome to the fake cluster"* ]]
+  result_json
+  jcheck '.ok == true and .name == "ctl" and .cancelled == ["101", "102"]'
+  assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-ctl"
+  [ -e "$DIR/stopped" ]
+}
+
+@test "stop.sh when squeue fails: ok false, no scancel" {
+  mkdir -p "$DIR"
+  : >"$STUB/squeue.fail"
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("could not ask squeue")) and (.error | contains("Unable to contact"))'
+  assert_eq "$(calls scancel)" 0
+}
+
+@test "stop.sh with nothing queued: ok, nothing cancelled, no scancel" {
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == []'
+  assert_eq "$(calls scancel)" 0
+}
+
+@test "stop.sh when scancel fails: ok false with scancel's message" {
+  squeue_add sac-ctl 101 RUNNING node1
+  : >"$STUB/scancel.fail"
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("scancel failed"))'
+}
+
+# ---------------------------------------------------------------------------
+# status.sh
+
+@test "status.sh when squeue fails: state UNKNOWN, session_alive null, exit 1 (never ABSENT)" {
+  : >"$STUB/squeue.fail"
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.state == "UNKNOWN" and .session_alive == null and .job_id == null'
+  jcheck '.error | contains("Unable to contact slurm controller")'
+}
+
+@test "status.sh with an empty queue: ABSENT, session not alive" {
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "ABSENT" and .session_alive == false and .job_id == null and .jobs == []'
+  assert_eq "$(calls srun)" 0
+}
+
+@test "status.sh RUNNING: asks tmux through srun in the job, session_alive true" {
+  squeue_add sac-ctl 101 RUNNING node1
+  squeue_add sac-ctl 102 PENDING ""
+  fake_agent_session sleep 300
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "101" and .node == "node1" and .session_alive == true'
+  jcheck '.pane_command == "sleep" and .node_state == "mixed" and .runtime == "slurm"'
+  jcheck '.jobs == [{"job_id": "101", "state": "RUNNING"}, {"job_id": "102", "state": "PENDING"}]'
+  grep -F -- "--jobid=101 --overlap" "$STUB/srun.log"
+  grep -F -- "-w node1" "$STUB/srun.log"
+}
+
+@test "status.sh RUNNING without the tmux session: session_alive false" {
+  squeue_add sac-ctl 101 RUNNING node1
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == false'
+}
+
+@test "status.sh RUNNING but srun cannot reach the node: session_alive null with an error" {
+  squeue_add sac-ctl 101 RUNNING node1
+  : >"$STUB/srun.fail"
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == null and (.error | contains("could not reach"))'
+}
+
+@test "status.sh PENDING: the pending job, session not alive, no srun" {
+  squeue_add sac-ctl 102 PENDING ""
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "PENDING" and .job_id == "102" and .session_alive == false'
+  assert_eq "$(calls srun)" 0
+}
+
+# ---------------------------------------------------------------------------
+# start.sh
+
+@test "start.sh installs job.sbatch and session.sh as built and submits job.sbatch once" {
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200" and .state == "PENDING"'
+  jcheck '.dir == $d' --arg d "$DIR"
+  cmp "$BUILT/job.sbatch" "$DIR/job.sbatch"
+  cmp "$BUILT/session.sh" "$DIR/session.sh"
+  assert_eq "$(calls sbatch)" 1
+  argv="$STUB/sbatch.argv.1"
+  has_word "$argv" --parsable
+  has_word "$argv" "--output=$DIR/job-%j.log"
+  has_word "$argv" "--chdir=$DIR"
+  assert_eq "$(last_word "$argv")" "$DIR/job.sbatch"
+  file_has "$DIR/submitted" 200
+}
+
+@test "start.sh when the agent already runs: refuses, no sbatch" {
+  squeue_add sac-ctl 101 RUNNING node1
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .already == true and .job_id == "101"'
+  assert_eq "$(calls sbatch)" 0
+}
+
+@test "start.sh when sbatch fails but submitted: finds the job, reports it" {
+  : >"$STUB/sbatch.fail_submitted"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200"'
+  assert_eq "$(calls sbatch)" 1
+}
+
+@test "start.sh when sbatch fails: ok false with sbatch's message" {
+  echo 5 >"$STUB/sbatch.fail"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("Socket timed out"))'
+}
+
+# ---------------------------------------------------------------------------
+# logs.sh
+
+@test "logs.sh RUNNING: the pane's text through srun" {
+  squeue_add sac-ctl 101 RUNNING node1
+  fake_agent_session bash -c 'echo "hello from the pane"; exec sleep 300'
+  wait_for 3 bash -c 'tmux -L sac-ctl capture-pane -p -t =sac-ctl: | grep -q "hello from the pane"'
+  run bash "$BUILT/logs.sh" 20
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .source == "pane"'
+  [[ $(jq -r .text_b64 <<<"$RESULT" | base64 -d) == *"hello from the pane"* ]]
+}
+
+@test "logs.sh without a session: the tail of the last job's log" {
+  mkdir -p "$DIR"
+  echo 101 >"$DIR/jobs"
+  printf 'line %s\n' 1 2 3 4 5 >"$DIR/job-101.log"
+  run bash "$BUILT/logs.sh" 2
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.source == "job-log" and .path == $p' --arg p "$DIR/job-101.log"
+  assert_eq "$(jq -r .text_b64 <<<"$RESULT" | base64 -d)" $'line 4\nline 5'
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# Reservations: reservation.sbatch run directly (persistent, with a tmux server),
+# book.sh, status.sh and release.sh, with stub SLURM commands and the real tmux.
+# SC2016/SC1003: hostile values and jq programs are single-quoted on purpose;
+# SC2030/SC2031: each test exports its own SLURM_* variables on purpose.
+# shellcheck disable=SC2016,SC1003,SC2030,SC2031
+
+load helpers
+
+HOLD_BODY='export HOLD_VAR="set by the hold body: $((6 * 7))"
+'
+
+setup() {
+  sac_setup
+  res=$(jq -n --arg hb "$HOLD_BODY" '{apiVersion: "scitex-agent-container/v3", kind: "Reservation",
+      spec: {host: "localhost", cpus: 2, mem: "4G", time: "1-0", tmux_server: "srv",
+             persistent: true, resubmit_before: 600, hold_body: $hb}}')
+  sac_build rpool "$res"
+  RES_BUILT=$BUILT
+  make_agent ten
+  ten=$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
+      spec: {runtime: "slurm-tenant", model: "sonnet",
+             claude: {command: $cmd, flags: ["--x", "two words", ""]},
+             slurm: {reservation: "rpool"}}}')
+  sac_build ten "$ten"
+  TEN_BUILT=$BUILT
+  RESDIR="$SAC_REMOTE_HOME/reservations/rpool"
+}
+teardown() { sac_teardown; }
+
+# The reservation's folder as book.sh leaves it, with tenant "ten" on the
+# manifest and its session.sh in place (as its start.sh left it).
+prepare_reservation() {
+  mkdir -p "$RESDIR/tenants" "$SAC_REMOTE_HOME/agents/ten"
+  cp "$RES_BUILT/reservation.sbatch" "$RESDIR/reservation.sbatch"
+  printf '%s' "$HOLD_BODY" >"$RESDIR/hold_body.sh"
+  echo srv >"$RESDIR/tmux_server"
+  echo true >"$RESDIR/persistent"
+  cp "$TEN_BUILT/session.sh" "$SAC_REMOTE_HOME/agents/ten/session.sh"
+  : >"$RESDIR/tenants/ten"
+  squeue_add sac-res-rpool 301 RUNNING node1
+}
+
+server_up() { tmux -L srv has-session -t =_root 2>/dev/null; }
+tenant_up() { tmux -L srv has-session -t =sac-ten 2>/dev/null; }
+
+start_reservation() {
+  prepare_reservation
+  export SLURM_JOB_ID=301 SLURM_JOB_NAME=sac-res-rpool
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 5 is_file "$RESDIR/running.301" || { show_job_output; false; }
+}
+
+@test "reservation.sbatch starts _root, relaunches the manifest's tenants, writes running.<job>" {
+  start_reservation
+  assert_eq "$(<"$RESDIR/running.301")" "$(hostname)"
+  server_up
+  tenant_up
+  wait_for 5 agent_started ten || { show_job_output; false; }
+  assert_argv ten --model sonnet --x "two words" ""
+  # The hold body's environment reaches the tenants through the tmux server.
+  assert_env ten HOLD_VAR "set by the hold body: 42"
+  grep -F "relaunched tenant ten" "$JOB_OUT"
+  file_has "$RESDIR/jobs" 301
+  job_alive
+}
+
+@test "reservation.sbatch on USR1 submits one successor and keeps running (job, tmux server, tenants)" {
+  start_reservation
+  wait_for 5 agent_started ten
+  kill -USR1 "$JOB_PID"
+  wait_for 2 count_is sbatch 1 || { show_job_output; false; }
+  argv="$STUB/sbatch.argv.1"
+  has_word "$argv" --parsable
+  has_word "$argv" --dependency=singleton
+  has_word "$argv" --job-name=sac-res-rpool
+  has_word "$argv" "--chdir=$RESDIR"
+  assert_eq "$(last_word "$argv")" "$RESDIR/reservation.sbatch"
+  wait_for 2 file_has "$RESDIR/successor.301" 200 || { show_job_output; false; }
+  # The trap has returned; the job must hold again until its walltime.
+  stays_true 2 job_alive || { show_job_output; false; }
+  server_up
+  tenant_up
+  agent_alive ten
+  # A second USR1: no second successor.
+  kill -USR1 "$JOB_PID"
+  wait_for 2 file_has "$JOB_OUT" "already submitted"
+  stays_true 1 job_alive
+  assert_eq "$(calls sbatch)" 1
+}
+
+@test "reservation.sbatch: a tenant taken off the manifest is not relaunched" {
+  prepare_reservation
+  rm -f "$RESDIR/tenants/ten"
+  export SLURM_JOB_ID=301
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 5 is_file "$RESDIR/running.301"
+  server_up
+  refute tenant_up
+}
+
+@test "reservation.sbatch that cannot start its tmux server: fails, no running file" {
+  prepare_reservation
+  # tmux refuses a socket directory that others may write to.
+  mkdir -p "$TMUX_TMPDIR/tmux-$(id -u)"
+  chmod 777 "$TMUX_TMPDIR/tmux-$(id -u)"
+  export SLURM_JOB_ID=301
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 10 job_ended || { show_job_output; false; }
+  [ "$(job_status)" -ne 0 ]
+  grep -F "could not start tmux server srv" "$JOB_OUT"
+  [ ! -e "$RESDIR/running.301" ]
+}
+
+@test "book.sh 0: writes the job script, tmux_server, persistent and hold body, submits once" {
+  mkdir -p "$RESDIR/tenants"
+  : >"$RESDIR/tenants/old"
+  run bash "$RES_BUILT/book.sh" 0
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200" and .state == "PENDING"'
+  cmp "$RES_BUILT/reservation.sbatch" "$RESDIR/reservation.sbatch"
+  assert_eq "$(<"$RESDIR/tmux_server")" srv
+  assert_eq "$(<"$RESDIR/persistent")" true
+  assert_eq "$(cat "$RESDIR/hold_body.sh")" "${HOLD_BODY%$'\n'}"
+  [ ! -e "$RESDIR/tenants/old" ]
+  assert_eq "$(calls sbatch)" 1
+  assert_eq "$(last_word "$STUB/sbatch.argv.1")" "$RESDIR/reservation.sbatch"
+}
+
+@test "book.sh waits for the job's running file, then reports RUNNING on its node" {
+  (bash "$RES_BUILT/book.sh" 10 >"$SAC_T/book.out" 2>&1 3>&-; echo "$?" >"$SAC_T/book.rc") &
+  SAC_WRAPPERS+=("$!")
+  wait_for 5 count_is sbatch 1
+  squeue_add sac-res-rpool 200 RUNNING node9
+  echo node9 >"$RESDIR/running.200"
+  wait_for 8 is_file "$SAC_T/book.rc"
+  assert_eq "$(<"$SAC_T/book.rc")" 0
+  output=$(<"$SAC_T/book.out")
+  result_json
+  jcheck '.ok == true and .job_id == "200" and .state == "RUNNING" and .node == "node9"'
+}
+
+@test "book.sh when the reservation is already live: refuses, no sbatch" {
+  squeue_add sac-res-rpool 301 RUNNING node1
+  run bash "$RES_BUILT/book.sh" 0
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .already == true and .job_id == "301"'
+  assert_eq "$(calls sbatch)" 0
+}
+
+@test "reservation status.sh: RUNNING with the tenants' sessions; UNKNOWN when squeue fails" {
+  start_reservation
+  wait_for 5 agent_started ten
+  run bash "$RES_BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .tmux_server == "srv" and .persistent == true and .tenants == ["ten"] and .sessions == ["ten"]'
+  : >"$STUB/squeue.fail"
+  run bash "$RES_BUILT/status.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.state == "UNKNOWN"'
+}
+
+@test "release.sh: stopped marker, manifest emptied, chain cancelled by name" {
+  prepare_reservation
+  squeue_add sac-res-rpool 302 PENDING ""
+  run bash "$RES_BUILT/release.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["301", "302"]'
+  [ -e "$RESDIR/stopped" ]
+  [ ! -e "$RESDIR/tenants/ten" ]
+  assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-res-rpool"
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bats
+# Runtime slurm-tenant: start.sh/stop.sh/status.sh create and kill a session on
+# the reservation's tmux server through srun (here: run locally, real tmux).
+# SC2016/SC1003: hostile values and jq programs are single-quoted on purpose;
+# SC2030/SC2031: each test exports its own SLURM_* variables on purpose.
+# shellcheck disable=SC2016,SC1003,SC2030,SC2031
+
+load helpers
+
+TENANT_FLAGS=(
+  --dangerously-skip-permissions
+  "it's \"quoted\" \$(touch pwned) \`touch pwned\`"
+  $'new\nline'
+  ''
+  '*'
+  '-x'
+  'héllo ✓'
+)
+
+setup() {
+  sac_setup
+  make_agent ten
+  flags=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "${TENANT_FLAGS[@]}")
+  mkdir -p "$HOME/hooks"
+  printf '%s\n' "export HOOK_ONLY='from the hook'" "export OVERRIDDEN='from the hook'" >"$HOME/hooks/tenant hook.sh"
+  spec=$(jq -n --arg cmd "$AGENT" --argjson flags "$flags" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
+      spec: {runtime: "slurm-tenant", model: "sonnet 4",
+             workdir: "~/tenant work",
+             env: {OVERRIDDEN: "from spec.env", "SPACEY": " a  b "},
+             claude: {command: $cmd, flags: $flags},
+             slurm: {reservation: "pool1", hooks: {pre_agent: "~/hooks/tenant hook.sh"}}}}')
+  sac_build ten "$spec"
+  RESDIR="$SAC_REMOTE_HOME/reservations/pool1"
+  DIR="$SAC_REMOTE_HOME/agents/ten"
+  SERVER=sacpool
+  mkdir -p "$RESDIR/tenants"
+}
+teardown() { sac_teardown; }
+
+# The reservation as reservation.sbatch leaves it: its tmux server with _root,
+# its name recorded, its job RUNNING.
+reservation_up() {
+  printf '%s\n' "$SERVER" >"$RESDIR/tmux_server"
+  tmux -L "$SERVER" new-session -d -s _root 'sleep 300' 3>&-
+  squeue_add sac-res-pool1 301 RUNNING node7
+}
+
+session_exists() { tmux -L "$SERVER" has-session -t "=sac-ten" 2>/dev/null; }
+no_session() { ! session_exists; }
+
+@test "tenant start.sh without the reservation's tmux_server file: the exact error" {
+  squeue_add sac-res-pool1 301 RUNNING node7
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' was not booked with tmux_server set — re-book with --tmux-server sac"'
+  assert_eq "$(calls srun)" 0
+}
+
+@test "tenant start.sh creates its session on the reservation's tmux server, argv exact, manifest written; stop.sh kills it and removes the manifest" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .reservation == "pool1" and .job_id == "301" and .node == "node7" and .already == false'
+  grep -F -- "--jobid=301 --overlap" "$STUB/srun.log"
+  grep -F -- "-w node7" "$STUB/srun.log"
+  session_exists
+  wait_for 5 agent_started ten
+  assert_argv ten --model "sonnet 4" "${TENANT_FLAGS[@]}"
+  assert_eq "$(<"$STUB/agent-ten.pwd")" "$HOME/tenant work"
+  assert_env ten HOOK_ONLY 'from the hook'
+  assert_env ten OVERRIDDEN 'from spec.env'
+  assert_env ten SPACEY ' a  b '
+  [ -e "$RESDIR/tenants/ten" ]
+  cmp "$BUILT/session.sh" "$DIR/session.sh"
+  [ -z "$(find "$SAC_T" -name pwned -print -quit)" ]
+
+  run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .killed == true and .reservation == "pool1"'
+  no_session
+  [ ! -e "$RESDIR/tenants/ten" ]
+  wait_for 3 agent_dead ten
+  # The reservation's server lives on.
+  tmux -L "$SERVER" has-session -t =_root
+}
+
+@test "tenant start.sh twice: the second keeps the live session (already true), one agent" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .already == true'
+  assert_eq "$(wc -l <"$STUB/agent-ten.starts")" 1
+}
+
+@test "tenant start.sh when the reservation's tmux server is not running: refuses, starts no server" {
+  printf '%s\n' "$SERVER" >"$RESDIR/tmux_server"
+  squeue_add sac-res-pool1 301 RUNNING node7
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("has no tmux server '"'"'sacpool'"'"' running"))'
+  refute tmux -L "$SERVER" list-sessions 2>/dev/null
+  [ ! -e "$RESDIR/tenants/ten" ]
+}
+
+@test "tenant start.sh when the reservation is still pending or gone: clear errors, no srun" {
+  printf '%s\n' "$SERVER" >"$RESDIR/tmux_server"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("has no live job"))'
+  squeue_add sac-res-pool1 301 PENDING ""
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("not running yet"))'
+  assert_eq "$(calls srun)" 0
+}
+
+@test "tenant start.sh when squeue fails: the error says so" {
+  printf '%s\n' "$SERVER" >"$RESDIR/tmux_server"
+  : >"$STUB/squeue.fail"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("could not ask squeue"))'
+}
+
+@test "tenant status.sh: RUNNING with the session alive; UNKNOWN (not ABSENT) when squeue fails" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == true and .job_id == "301" and .tmux_server == "sacpool" and .pane_command != null'
+  : >"$STUB/squeue.fail"
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.state == "UNKNOWN" and .session_alive == null'
+}
+
+@test "tenant agent that exits by itself: last-exit written, taken off the manifest" {
+  reservation_up
+  echo "exit 4" >"$STUB/agent-ten.mode"
+  # start.sh may see the session die right away (@died) or not; either way:
+  run bash "$BUILT/start.sh" 3>&-
+  wait_for 5 is_file "$DIR/last-exit"
+  assert_eq "$(<"$DIR/last-exit")" 4
+  wait_for 3 no_session
+  [ ! -e "$RESDIR/tenants/ten" ]
+  grep -F "exited with status 4" "$DIR/agent.log"
+}
