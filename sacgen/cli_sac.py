@@ -1,0 +1,488 @@
+"""`sac` (and `scitex-hpc`): run agents and reservations on SLURM over plain ssh.
+
+Thin: parse arguments, call sacgen.ops, print. Heavy modules load lazily so that
+`sac --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+EPILOG = """examples:
+  sac agent start head-spartan/head-spartan.yaml   # submit one agent (runtime slurm)
+  sac agent status head-spartan                    # job chain + tmux pane state
+  sac agent attach head-spartan                    # your terminal in its tmux (C-b d detaches)
+  sac agent logs head-spartan -n 100               # last lines of its pane
+  sac agent stop head-spartan                      # cancel its jobs
+  sac reservations book dev-pool --host spartan --cpus 8 --mem 32G --time 7-0 \\
+      --tmux-server sac --persistent
+  sac agent start --all                            # every discovered YAML, one ssh per host
+  sac list
+"""
+
+RF = argparse.RawDescriptionHelpFormatter
+
+
+def _reservation_parsers(sub, prog_hint: str) -> None:
+    book = sub.add_parser("book", help="book a reservation: submit its job and wait until it runs", formatter_class=RF,
+                          epilog=f"example:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
+                                 "      --cpus 8 --mem 32G --time 7-0 --tmux-server sac --persistent")
+    book.add_argument("name", metavar="NAME")
+    book.add_argument("--host", required=True, help="ssh destination of the submission host")
+    book.add_argument("--partition")
+    book.add_argument("--account")
+    book.add_argument("--qos")
+    book.add_argument("--cpus", help="CPUs of the allocation")
+    book.add_argument("--mem", help="memory, e.g. 32G")
+    book.add_argument("--time", help="walltime in any SLURM format, e.g. 7-0")
+    book.add_argument("--tmux-server", metavar="S", help="run tmux -L S as the job's main process (tenants need it)")
+    book.add_argument("--persistent", action="store_true", help="resubmit before walltime and relaunch the tenants")
+    book.add_argument("--resubmit-before", metavar="SECONDS", help="lead time of the walltime signal (default 3600)")
+    book.add_argument("--hold-body", metavar="FILE", help="commands sourced in the job before the tmux server starts")
+    book.add_argument("--no-wait", action="store_true", help="return once submitted")
+    book.add_argument("--wait-timeout", type=int, default=300, metavar="SECONDS",
+                      help="how long to wait for the job to run (default 300)")
+    book.add_argument("--json", action="store_true")
+    get = sub.add_parser("get", help="live state of a reservation", formatter_class=RF,
+                         epilog=f"example:\n  {prog_hint} get dev-pool --json")
+    get.add_argument("name", metavar="NAME")
+    get.add_argument("--json", action="store_true")
+    lst = sub.add_parser("list", help="every reservation booked from here", formatter_class=RF,
+                         epilog=f"example:\n  {prog_hint} list")
+    lst.add_argument("--json", action="store_true")
+    ref = sub.add_parser("refresh", help="find the live job of the chain and update the cached id", formatter_class=RF,
+                         epilog=f"example:\n  {prog_hint} refresh dev-pool\n"
+                                f"  {prog_hint} refresh dev-pool --host spartan   # adopt one booked elsewhere")
+    ref.add_argument("name", metavar="NAME")
+    ref.add_argument("--host", help="adopt a reservation booked from another machine")
+    ref.add_argument("--json", action="store_true")
+    rel = sub.add_parser("release", help="cancel the reservation's jobs (its tenants end with it)",
+                         formatter_class=RF, epilog=f"example:\n  {prog_hint} release dev-pool")
+    rel.add_argument("name", metavar="NAME")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sac", description="Run AI coding agents on SLURM over plain ssh.",
+                                epilog=EPILOG, formatter_class=RF)
+    p.add_argument("--version", action="version", version=f"sac (sacgen) {__version__}")
+    sub = p.add_subparsers(dest="group", metavar="COMMAND")
+    sub.required = True
+
+    agent = sub.add_parser("agent", help="start, inspect and stop agents", epilog=EPILOG, formatter_class=RF)
+    asub = agent.add_subparsers(dest="verb", metavar="VERB")
+    asub.required = True
+    s = asub.add_parser("start", help="start agents (one ssh per host)", formatter_class=RF,
+                        epilog="examples:\n  sac agent start head-spartan/head-spartan.yaml\n"
+                               "  sac agent start dev-helper doc-builder\n  sac agent start --all --dry-run")
+    s.add_argument("targets", nargs="*", metavar="PATH|NAME")
+    s.add_argument("--all", action="store_true", help="every YAML found by discovery")
+    s.add_argument("--dry-run", action="store_true", help="print what would be shipped; run nothing")
+    s.add_argument("--force", action="store_true", help="runtime slurm: cancel a live job of the agent first")
+    s.add_argument("--json", action="store_true")
+    st = asub.add_parser("status", help="job chain, node and tmux pane of an agent", formatter_class=RF,
+                         epilog="example:\n  sac agent status head-spartan --json")
+    st.add_argument("name", metavar="NAME")
+    st.add_argument("--json", action="store_true")
+    at = asub.add_parser("attach", help="attach your terminal to the agent's tmux session", formatter_class=RF,
+                         epilog="example:\n  sac agent attach head-spartan     # detach with C-b d")
+    at.add_argument("name", metavar="NAME")
+    lg = asub.add_parser("logs", help="last lines of the agent's pane (or its log once the session is gone)",
+                         formatter_class=RF, epilog="example:\n  sac agent logs head-spartan -n 100")
+    lg.add_argument("name", metavar="NAME")
+    lg.add_argument("-n", "--lines", type=int, default=100, metavar="LINES")
+    sp = asub.add_parser("stop", help="stop agents (runtime slurm: cancel the chain; tenant: kill the session)",
+                         formatter_class=RF, epilog="examples:\n  sac agent stop head-spartan\n  sac agent stop --all")
+    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("--all", action="store_true", help="every agent started from here")
+    sp.add_argument("--json", action="store_true")
+    mg = asub.add_parser("migrate", help="rewrite a runtime-slurm YAML into a tenant of a reservation",
+                         formatter_class=RF, epilog="example:\n  sac agent migrate head-spartan/head-spartan.yaml "
+                                                    "--reservation dev-pool")
+    mg.add_argument("file", metavar="FILE")
+    mg.add_argument("--reservation", required=True, metavar="POOL")
+
+    ls = sub.add_parser("list", help="every agent started from here, with live state (one ssh per host)",
+                        formatter_class=RF, epilog="example:\n  sac list --json")
+    ls.add_argument("--json", action="store_true")
+
+    rn = sub.add_parser("run", help="ship one script over ssh and run it", formatter_class=RF,
+                        epilog="example:\n  sac run build/head-spartan/status.sh --host spartan")
+    rn.add_argument("script", metavar="SCRIPT")
+    rn.add_argument("--host", required=True)
+    rn.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
+
+    res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",
+                         formatter_class=RF, epilog="example:\n  sac reservations book dev-pool --host spartan "
+                                                    "--tmux-server sac --persistent")
+    rsub = res.add_subparsers(dest="verb", metavar="VERB")
+    rsub.required = True
+    _reservation_parsers(rsub, "sac reservations")
+    return p
+
+
+def hpc_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scitex-hpc", description="Reservations: pools of SLURM allocation for tenant "
+                                "agents (the same commands as `sac reservations`).", formatter_class=RF,
+                                epilog="example:\n  scitex-hpc reservations book dev-pool --host spartan "
+                                       "--tmux-server sac --persistent")
+    p.add_argument("--version", action="version", version=f"scitex-hpc (sacgen) {__version__}")
+    sub = p.add_subparsers(dest="group", metavar="COMMAND")
+    sub.required = True
+    res = sub.add_parser("reservations", help="book, get, list, refresh, release", formatter_class=RF)
+    rsub = res.add_subparsers(dest="verb", metavar="VERB")
+    rsub.required = True
+    _reservation_parsers(rsub, "scitex-hpc reservations")
+    return p
+
+
+# ----------------------------------------------------------------------------- output
+
+def _err(msg: str) -> None:
+    print(f"sac: {msg}", file=sys.stderr)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _status_fields(r: dict) -> dict:
+    keys = ("name", "runtime", "host", "job_id", "state", "node", "session_alive", "reservation")
+    out = {k: r.get(k) for k in keys}
+    out.update({k: v for k, v in r.items() if k not in out and k != "text_b64"})
+    return out
+
+
+def _describe_status(r: dict) -> str:
+    lines = [f"{r['name']}  ({r.get('runtime') or '?'} on {r.get('host')}"
+             + (f", reservation {r['reservation']}" if r.get("reservation") else "") + ")"]
+    state = r.get("state")
+    if state == "UNKNOWN":
+        lines.append(f"  state: UNKNOWN — could not ask: {r.get('error')}")
+        return "\n".join(lines)
+    if state == "ABSENT":
+        lines.append("  state: ABSENT (no job of this agent is queued or running)")
+    else:
+        extra = f" on {r['node']}" if r.get("node") else ""
+        if r.get("node_state"):
+            extra += f" (node {r['node_state']})"
+        if r.get("time_left"):
+            extra += f", time left {r['time_left']}"
+        if state == "PENDING" and r.get("reason"):
+            extra += f", reason {r['reason']}"
+        lines.append(f"  job {r.get('job_id')}: {state}{extra}")
+    alive = r.get("session_alive")
+    session = {True: f"alive ({r.get('pane_command') or '?'})", False: "not running",
+               None: "unknown"}[alive]
+    lines.append(f"  session: {session}")
+    if len(r.get("jobs") or []) > 1:
+        lines.append("  chain: " + ", ".join(f"{j['job_id']} {j['state']}" for j in r["jobs"]))
+    if r.get("error"):
+        lines.append(f"  note: {r['error']}")
+    return "\n".join(lines)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_agent_start(args) -> int:
+    from . import ops
+    from .remote import compose
+
+    specs = ops.resolve_agents(args.targets, args.all)
+    if args.dry_run:
+        by_host: dict = {}
+        for name, host, step in ops.start_plan(specs, args.force):
+            by_host.setdefault(host, []).append(step)
+        for host, steps in by_host.items():
+            print(f"# sac would run this on {host} (one ssh connection, {len(steps)} agent(s)):")
+            sys.stdout.write(compose(steps))
+        return 0
+    outcomes = ops.start(specs, args.force)
+    if args.json:
+        _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
+                     for o in outcomes])
+        return ops.exit_status([o for o in outcomes if not o.result.get("already")])
+    started = already = failed = 0
+    for o in outcomes:
+        r = o.result
+        if o.ok and r.get("already"):
+            already += 1
+            print(f"{o.name}: already running in reservation {r.get('reservation')} (job {r.get('job_id')})")
+        elif o.ok and r.get("reservation"):
+            started += 1
+            print(f"{o.name}: started in reservation {r['reservation']} (job {r.get('job_id')} on {r.get('node')})")
+        elif o.ok:
+            started += 1
+            print(f"{o.name}: submitted job {r.get('job_id')} on {o.host} (PENDING)")
+        elif r.get("already"):
+            already += 1
+            print(f"{o.name}: {o.error}")
+        else:
+            failed += 1
+            _err(f"{o.name}: {o.error}")
+    if len(outcomes) > 1:
+        print(f"started {started}, already running {already}, failed {failed}")
+    if len(outcomes) == 1 and outcomes[0].result.get("already") and not outcomes[0].ok:
+        return 1
+    return ops.exit_status([o for o in outcomes if not o.result.get("already")])
+
+
+def cmd_agent_status(args) -> int:
+    from . import ops
+
+    (o,) = ops.status([args.name])
+    if args.json:
+        _print_json(_status_fields(o.result))
+    else:
+        print(_describe_status(o.result))
+    if o.unreachable:
+        if not args.json:
+            _err(o.error)
+        return 3
+    return 0 if o.ok else 1
+
+
+def cmd_list(args) -> int:
+    from . import ops
+    from .registry import Registry
+
+    names = sorted(Registry().read()["agents"])
+    outcomes = ops.status(names) if names else []
+    if args.json:
+        _print_json([_status_fields(o.result) for o in outcomes])
+    elif not outcomes:
+        print("no agents started from here (sac agent start PATH)")
+    else:
+        rows = [["NAME", "RUNTIME", "HOST", "JOB", "STATE", "NODE", "SESSION", "RESERVATION"]]
+        for o in outcomes:
+            r = o.result
+            alive = {True: "alive", False: "dead", None: "?"}[r.get("session_alive")]
+            rows.append([o.name, r.get("runtime") or "?", o.host, r.get("job_id") or "-", r.get("state"),
+                         r.get("node") or "-", alive, r.get("reservation") or "-"])
+        print(_table(rows))
+        for o in outcomes:
+            if o.result.get("state") == "UNKNOWN":
+                _err(f"{o.name}: could not ask: {o.result.get('error')}")
+    return ops.exit_status(outcomes)
+
+
+def cmd_agent_logs(args) -> int:
+    from . import ops
+
+    o = ops.logs(args.name, max(args.lines, 1))
+    if not o.ok:
+        _err(f"{args.name}: {o.error}")
+        return 3 if o.unreachable else 1
+    if o.result.get("source") != "pane":
+        _err(f"{args.name} has no live session; showing the last {args.lines} lines of {o.result.get('path')}")
+    sys.stdout.write(o.result.get("text", ""))
+    return 0
+
+
+def cmd_agent_attach(args) -> int:
+    from . import ops
+
+    if not sys.stdin.isatty():
+        _err("attach needs a terminal (run it from an interactive shell)")
+        return 2
+    return ops.attach(args.name)
+
+
+def cmd_agent_stop(args) -> int:
+    from . import ops
+    from .registry import Registry
+
+    names = list(args.names)
+    if args.all:
+        names += [n for n in sorted(Registry().read()["agents"]) if n not in names]
+        if not names:
+            print("no agents started from here; nothing to stop")
+            return 0
+    if not names:
+        raise _usage("name at least one agent, or use --all")
+    outcomes = ops.stop(names)
+    if args.json:
+        _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
+                     for o in outcomes])
+        return ops.exit_status(outcomes)
+    for o in outcomes:
+        r = o.result
+        if not o.ok:
+            _err(f"{o.name}: {o.error}")
+        elif "killed" in r:
+            what = "session killed" if r["killed"] else "no session was running (nothing to stop)"
+            print(f"{o.name}: {what}; reservation {r.get('reservation')} still booked")
+        elif r.get("cancelled"):
+            print(f"{o.name}: cancelled job(s) {', '.join(r['cancelled'])} on {o.host}")
+        else:
+            print(f"{o.name}: no job was queued or running (nothing to stop)")
+    return ops.exit_status(outcomes)
+
+
+def cmd_agent_migrate(args) -> int:
+    from .migrate import migrate
+
+    print(migrate(args.file, args.reservation))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from . import ops
+    from .remote import END
+
+    status, out, err = ops.run_script(Path(args.script), args.host, tuple(args.args))
+    sys.stdout.write("".join(ln for ln in out.splitlines(keepends=True) if not ln.startswith(END)))
+    sys.stderr.write(err)
+    return status
+
+
+def _res_line(r: dict) -> str:
+    if r.get("state") == "UNKNOWN":
+        return f"{r['name']}: UNKNOWN — could not ask: {r.get('error')}"
+    where = f" on {r['node']}" if r.get("node") else ""
+    extra = f", tmux server {r['tmux_server']}" if r.get("tmux_server") else ", no tmux server"
+    extra += ", persistent" if r.get("persistent") else ""
+    tenants = r.get("sessions") or []
+    extra += f", tenants: {', '.join(tenants)}" if tenants else ""
+    return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra})"
+
+
+def cmd_res_book(args) -> int:
+    from pathlib import Path
+
+    from . import ops
+
+    hold = None
+    if args.hold_body:
+        try:
+            hold = Path(args.hold_body).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise _usage(f"--hold-body: cannot read {args.hold_body}: {getattr(e, 'strerror', None) or e}")
+    spec = ops.reservation_spec(args.name, {
+        "host": args.host, "partition": args.partition, "account": args.account, "qos": args.qos,
+        "cpus": args.cpus, "mem": args.mem, "time": args.time, "tmux_server": args.tmux_server,
+        "persistent": args.persistent or None, "resubmit_before": args.resubmit_before, "hold_body": hold})
+    wait = 0 if args.no_wait else max(args.wait_timeout, 0)
+    if wait:
+        print(f"booking {spec.name} on {spec.host}; waiting up to {wait} s for its job to run...", file=sys.stderr)
+    o = ops.book(spec, wait)
+    if args.json:
+        _print_json({"name": spec.name, "host": spec.host, "ok": o.ok, **o.result,
+                     "tmux_server": spec.tmux_server, "persistent": spec.persistent, "error": o.error or None})
+    elif o.ok:
+        r = o.result
+        where = f" on {r['node']}" if r.get("node") else ""
+        print(f"{spec.name}: booked, job {r.get('job_id')} {r.get('state')}{where} ({spec.host})")
+        if r.get("state") != "RUNNING" and wait:
+            print(f"{spec.name}: not running after {wait} s; check later with: sac reservations get {spec.name}")
+        if not spec.tmux_server:
+            print(f"{spec.name}: booked without --tmux-server: tenants cannot run in it")
+    else:
+        _err(f"{spec.name}: {o.error}")
+    return ops.exit_status([o])
+
+
+def cmd_res_get(args, refresh: bool = False) -> int:
+    from . import ops
+
+    (o,) = ops.reservation_status([args.name], host=getattr(args, "host", None))
+    r = o.result
+    if args.json:
+        _print_json(r)
+    elif refresh and o.ok:
+        old, new = r.get("previous_job_id"), r.get("job_id")
+        moved = f"job {old} -> {new}" if old and old != new else f"job {new or '-'}"
+        print(f"{args.name}: {moved} {r.get('state')}" + (f" on {r['node']}" if r.get("node") else ""))
+    else:
+        print(_res_line(r))
+    if o.unreachable:
+        return 3
+    return 0 if o.ok else 1
+
+
+def cmd_res_list(args) -> int:
+    from . import ops
+    from .registry import Registry
+
+    names = sorted(Registry().read()["reservations"])
+    outcomes = ops.reservation_status(names) if names else []
+    if args.json:
+        _print_json([o.result for o in outcomes])
+    elif not outcomes:
+        print("no reservations booked from here (sac reservations book NAME --host HOST ...)")
+    else:
+        for o in outcomes:
+            print(_res_line(o.result))
+    return ops.exit_status(outcomes)
+
+
+def cmd_res_release(args) -> int:
+    from . import ops
+
+    o = ops.release(args.name)
+    if not o.ok:
+        _err(f"{args.name}: {o.error}")
+        return ops.exit_status([o])
+    ids = o.result.get("cancelled") or []
+    what = f"cancelled job(s) {', '.join(ids)}" if ids else "no job was queued or running"
+    print(f"{args.name}: released ({what})")
+    return 0
+
+
+def _usage(msg: str):
+    from .errors import UsageError
+
+    return UsageError(msg)
+
+
+def dispatch(args) -> int:
+    if args.group == "agent":
+        return {"start": cmd_agent_start, "status": cmd_agent_status, "attach": cmd_agent_attach,
+                "logs": cmd_agent_logs, "stop": cmd_agent_stop, "migrate": cmd_agent_migrate}[args.verb](args)
+    if args.group == "list":
+        return cmd_list(args)
+    if args.group == "run":
+        return cmd_run(args)
+    if args.group == "reservations":
+        if args.verb == "refresh":
+            return cmd_res_get(args, refresh=True)
+        return {"book": cmd_res_book, "get": cmd_res_get, "list": cmd_res_list,
+                "release": cmd_res_release}[args.verb](args)
+    raise AssertionError(args.group)
+
+
+def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
+    args = p.parse_args(argv)
+    from .errors import SacError
+
+    try:
+        return dispatch(args)
+    except SacError as e:
+        print(e.render("sac"), file=sys.stderr)
+        return e.status
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _main(parser(), sys.argv[1:] if argv is None else argv)
+
+
+def hpc_main(argv: list[str] | None = None) -> int:
+    return _main(hpc_parser(), sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

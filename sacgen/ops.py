@@ -1,0 +1,360 @@
+"""The operations behind `sac`: choose the scripts, group them by host, ship each
+group in one connection, read the results, update the registry.
+
+YAML -> spec -> rendered scripts -> remote.run_batch -> results -> Registry.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import HostUnreachable, OperationFailed, SacError, SpecError, UsageError
+from .registry import Registry
+from .remote import Step, run_batch, run_interactive
+from .spec import AgentSpec, ReservationSpec
+
+
+# --------------------------------------------------------------------------- targets
+
+def _render_one(spec, artifact: str) -> str:
+    from .render import render
+
+    for art in render(spec):
+        if art.name == artifact:
+            return art.text
+    raise KeyError(artifact)
+
+
+def load_agent_files(paths: list[Path]) -> list[AgentSpec]:
+    from .spec import load_specs
+
+    specs = load_specs([str(p) for p in paths])
+    agents = [s for s in specs if isinstance(s, AgentSpec)]
+    for s in specs:
+        if not isinstance(s, AgentSpec) and len(paths) == 1:
+            raise UsageError(f"{s.source}: is a Reservation; book it with `sac reservations book` instead")
+    return agents
+
+
+def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
+    """PATHs and NAMEs (looked up by discovery) -> validated agent specs."""
+    from .discovery import discover, discovery_dirs, looks_like_path
+
+    paths: list[Path] = []
+    found = None
+    for t in targets:
+        if looks_like_path(t):
+            paths.append(Path(t))
+        else:
+            found = discover() if found is None else found
+            if t not in found:
+                where = ", ".join(str(d) for d in discovery_dirs())
+                raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}")
+            paths.append(found[t])
+    if all_:
+        found = discover() if found is None else found
+        paths.extend(p for p in found.values() if p not in paths)
+        if not paths:
+            where = ", ".join(str(d) for d in discovery_dirs())
+            raise UsageError(f"no agent YAMLs found in {where}")
+    if not paths:
+        raise UsageError("name at least one agent (PATH or NAME), or use --all")
+    specs = load_agent_files(paths)
+    names = {}
+    for s in specs:
+        if s.name in names:
+            raise UsageError(f"agent {s.name!r} given twice ({names[s.name]} and {s.source})")
+        names[s.name] = s.source
+    return specs
+
+
+def host_of(spec: AgentSpec, reg: dict) -> str:
+    if spec.tenant:
+        res = reg["reservations"].get(spec.reservation)
+        if not res:
+            raise OperationFailed(
+                f"{spec.name}: reservation '{spec.reservation}' is not known here; book it with "
+                f"`sac reservations book {spec.reservation} --host HOST --tmux-server sac`, or adopt one "
+                f"booked elsewhere with `sac reservations refresh {spec.reservation} --host HOST`")
+        return res["host"]
+    host = spec.host or os.environ.get("SAC_HOST")
+    if not host:
+        raise UsageError(f"{spec.source}: spec.slurm.host is not set and SAC_HOST is empty: "
+                         "say which host to submit to")
+    return host
+
+
+def spec_from_record(name: str, rec: dict) -> AgentSpec:
+    """Enough of a spec to render status/logs/attach/stop, which need only the
+    name, runtime and reservation -- so they work even if the YAML moved."""
+    return AgentSpec(name=name, source=rec.get("spec") or "(registry)", runtime=rec["runtime"],
+                     model=rec.get("model") or "-", reservation=rec.get("reservation"))
+
+
+def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
+    """A started agent from the registry, else its YAML by discovery."""
+    rec = reg["agents"].get(name)
+    if rec:
+        return spec_from_record(name, rec), rec["host"]
+    (spec,) = resolve_agents([name], False)
+    return spec, host_of(spec, reg)
+
+
+# --------------------------------------------------------------------------- batches
+
+@dataclass
+class Outcome:
+    name: str
+    host: str
+    ok: bool
+    result: dict = field(default_factory=dict)
+    error: str = ""
+    unreachable: bool = False
+
+
+def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
+    """items: (name, host, step). One connection per host. Hosts that cannot be
+    reached give outcomes with unreachable=True; the others still run."""
+    by_host: dict[str, list[tuple[str, Step]]] = {}
+    for name, host, step in items:
+        by_host.setdefault(host, []).append((name, step))
+    out: list[Outcome] = []
+    for host, group in by_host.items():
+        try:
+            batch = run_batch(host, [s for _, s in group])
+        except HostUnreachable as e:
+            out.extend(Outcome(n, host, False, error=e.message, unreachable=True) for n, _ in group)
+            continue
+        for (name, _), step in zip(group, batch.steps):
+            r = step.result
+            if r is None:
+                detail = (batch.stderr.strip().splitlines() or [""])[-1]
+                why = f"the script on {host} ended without a result (exit {step.status})"
+                out.append(Outcome(name, host, False, error=f"{why}: {detail}" if detail else why))
+            else:
+                ok = bool(r.get("ok", True)) and step.status == 0
+                out.append(Outcome(name, host, ok, r, error=r.get("error") or ""))
+    return out
+
+
+def exit_status(outcomes: list[Outcome]) -> int:
+    if any(o.unreachable for o in outcomes):
+        return 3
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# --------------------------------------------------------------------------- agents
+
+def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step]]:
+    reg = Registry().read()
+    items = []
+    for spec in specs:
+        host = host_of(spec, reg)
+        args = ("--force",) if force and not spec.tenant else ()
+        items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name)))
+    return items
+
+
+def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
+    items = start_plan(specs, force)
+    outcomes = run_grouped(items)
+    by_name = {s.name: s for s in specs}
+    started = [o for o in outcomes if o.ok]
+    if started:
+        with Registry().update() as reg:
+            for o in started:
+                spec = by_name[o.name]
+                reg["agents"][o.name] = {
+                    "runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
+                    "reservation": spec.reservation, "spec": str(Path(spec.source).resolve()),
+                    "model": spec.model, "started_at": _now(),
+                }
+    return outcomes
+
+
+def status(names: list[str]) -> list[Outcome]:
+    reg = Registry().read()
+    items = []
+    for name in names:
+        spec, host = known_agent(name, reg)
+        items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
+    outcomes = run_grouped(items)
+    for o in outcomes:
+        o.result.setdefault("name", o.name)
+        o.result["host"] = o.host
+        if o.unreachable or not o.result.get("state"):
+            o.result.update(state="UNKNOWN", session_alive=None, error=o.error)
+            o.result.setdefault("job_id", None)
+        # "Could not ask" is not a failure to report as stopped; but it is an error.
+        o.ok = o.result.get("state") != "UNKNOWN"
+    # Refresh the cached job ids (the chain moves on with every resubmit).
+    moved = [o for o in outcomes if o.ok and o.name in reg["agents"]
+             and reg["agents"][o.name].get("job_id") != o.result.get("job_id") and o.result.get("job_id")]
+    if moved:
+        try:
+            with Registry().update() as r:
+                for o in moved:
+                    if o.name in r["agents"]:
+                        r["agents"][o.name]["job_id"] = o.result["job_id"]
+        except SacError:
+            pass  # a cache; status itself succeeded
+    return outcomes
+
+
+def logs(name: str, lines: int) -> Outcome:
+    reg = Registry().read()
+    spec, host = known_agent(name, reg)
+    (o,) = run_grouped([(name, host, Step(_render_one(spec, "logs.sh"), (str(lines),), name))])
+    if o.ok and "text_b64" in o.result:
+        o.result["text"] = base64.b64decode(o.result["text_b64"]).decode("utf-8", "replace")
+    return o
+
+
+def attach(name: str) -> int:
+    reg = Registry().read()
+    spec, host = known_agent(name, reg)
+    return run_interactive(host, _render_one(spec, "attach.sh"))
+
+
+def stop(names: list[str]) -> list[Outcome]:
+    reg = Registry().read()
+    items = []
+    for name in names:
+        spec, host = known_agent(name, reg)
+        items.append((name, host, Step(_render_one(spec, "stop.sh"), (), name)))
+    outcomes = run_grouped(items)
+    done = [o.name for o in outcomes if o.ok]
+    if done:
+        with Registry().update() as r:
+            for n in done:
+                r["agents"].pop(n, None)
+    return outcomes
+
+
+# --------------------------------------------------------------------------- reservations
+
+RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem": "--mem", "time": "--time",
+            "tmux_server": "--tmux-server", "persistent": "--persistent", "hold_body": "--hold-body",
+            "resubmit_before": "--resubmit-before", "account": "--account", "qos": "--qos"}
+
+
+def reservation_spec(name: str, fields: dict) -> ReservationSpec:
+    """Validate command-line fields with the same schema as a Reservation YAML."""
+    from .errors import Problem
+    from .loader import Document
+    from .schema import check_document
+    from .spec import reservation_from_data
+
+    data = {"apiVersion": "scitex-agent-container/v3", "kind": "Reservation",
+            "spec": {k: v for k, v in fields.items() if v is not None}}
+    for key in ("cpus", "resubmit_before"):
+        value = data["spec"].get(key)
+        if isinstance(value, str) and value.isdigit():
+            data["spec"][key] = int(value)
+    doc = Document("(command line)", data, {})
+    _, problems = check_document(doc, name)
+    if problems:
+        lines = []
+        for p in problems:
+            flag = RES_FLAG.get(p.field.split(".")[-1], p.field) if p.field.startswith("spec.") else "NAME"
+            lines.append(f"sac: {flag}: {p.message}")
+        raise UsageError("\n".join(lines)[len("sac: "):])
+    return reservation_from_data(name, "(command line)", data)
+
+
+def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
+    from .spec import reservation_from_data
+
+    data = {"spec": dict(rec.get("spec") or {"host": rec["host"]})}
+    data["spec"]["host"] = rec["host"]
+    return reservation_from_data(name, rec.get("source") or "(registry)", data)
+
+
+def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
+    reg = Registry().read()
+    (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name))])
+    if o.ok:
+        fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
+        with Registry().update() as r:
+            r["reservations"][spec.name] = {
+                "host": spec.host, "job_id": o.result.get("job_id"), "state": o.result.get("state"),
+                "node": o.result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,
+                "spec": fields, "source": spec.source, "booked_at": _now(),
+            }
+    del reg
+    return o
+
+
+def reservation_known(name: str, reg: dict, host: str | None = None) -> tuple[ReservationSpec, dict]:
+    rec = reg["reservations"].get(name)
+    if rec is None:
+        if host is None:
+            raise OperationFailed(f"reservation '{name}' is not known here; book it with `sac reservations book "
+                                  f"{name} --host HOST --tmux-server sac`, or adopt one booked elsewhere with "
+                                  f"`sac reservations refresh {name} --host HOST`")
+        rec = {"host": host, "spec": {"host": host}}
+    return _reservation_record_spec(name, rec), rec
+
+
+def reservation_status(names: list[str], host: str | None = None, save: bool = True) -> list[Outcome]:
+    reg = Registry().read()
+    items = []
+    for name in names:
+        spec, rec = reservation_known(name, reg, host)
+        items.append((name, spec.host, Step(_render_one(spec, "status.sh"), (), name)))
+    outcomes = run_grouped(items)
+    for o in outcomes:
+        o.result.setdefault("name", o.name)
+        o.result["host"] = o.host
+        if o.unreachable or not o.result.get("state"):
+            o.result.update(state="UNKNOWN", error=o.error)
+        o.result["extras"] = {"tmux_server": o.result.get("tmux_server")}
+        old = (reg["reservations"].get(o.name) or {}).get("job_id")
+        o.result["previous_job_id"] = old
+        o.ok = o.result.get("state") != "UNKNOWN"
+    if save:
+        ok = [o for o in outcomes if o.ok]
+        if ok:
+            with Registry().update() as r:
+                for o in ok:
+                    rec = r["reservations"].setdefault(o.name, {"host": o.host, "spec": {"host": o.host},
+                                                               "source": "(adopted)"})
+                    rec.update(job_id=o.result.get("job_id"), state=o.result.get("state"),
+                               node=o.result.get("node"), tmux_server=o.result.get("tmux_server"),
+                               persistent=o.result.get("persistent"))
+    return outcomes
+
+
+def release(name: str) -> Outcome:
+    reg = Registry().read()
+    spec, _ = reservation_known(name, reg)
+    (o,) = run_grouped([(name, spec.host, Step(_render_one(spec, "release.sh"), (), name))])
+    if o.ok:
+        with Registry().update() as r:
+            r["reservations"].pop(name, None)
+            tenants = [n for n, a in r["agents"].items() if a.get("reservation") == name]
+            for n in tenants:
+                r["agents"].pop(n)
+            o.result["tenants_removed"] = tenants
+    return o
+
+
+def run_script(path: Path, host: str, args: tuple) -> tuple[int, str, str]:
+    try:
+        script = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
+    batch = run_batch(host, [Step(script, args, path.name)])
+    return (batch.steps[0].status if batch.steps[0].status is not None else batch.returncode,
+            batch.stdout, batch.stderr)
+
+
+__all__ = ["SpecError"]

@@ -1,0 +1,155 @@
+"""Stage 5: ship scripts to a host and read back their results.
+
+One operation on one host is one ssh connection: the scripts of all agents
+concerned travel together on stdin to one `bash -l -s`, and each prints a
+marked result line that is parsed here. Nothing runs on the cluster but what
+is shipped; the cluster never connects back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import HostUnreachable, OperationFailed
+from .shell import words
+
+RESULT = "@sac-result "
+END = "@sac-end "
+LOCAL_HOSTS = ("localhost",)
+
+
+@dataclass
+class Step:
+    """One script to run, with its arguments, and what it is about (for messages)."""
+
+    script: str
+    args: tuple = ()
+    label: str = ""
+
+
+@dataclass
+class StepResult:
+    label: str
+    status: int | None  # the script's exit status; None if it never finished
+    results: list = field(default_factory=list)  # parsed @sac-result objects
+
+    @property
+    def result(self) -> dict | None:
+        return self.results[-1] if self.results else None
+
+
+@dataclass
+class BatchResult:
+    host: str
+    returncode: int
+    steps: list
+    stdout: str
+    stderr: str
+
+
+def ssh_command() -> list[str]:
+    return shlex.split(os.environ.get("SAC_SSH") or "ssh")
+
+
+def _control_options() -> list[str]:
+    """OpenSSH connection reuse: later commands ride on the first one's connection.
+    Off with SAC_SSH_CONTROL=0."""
+    if os.environ.get("SAC_SSH_CONTROL", "1").lower() in ("0", "no", "off", "false"):
+        return []
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"sac-ssh-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return []
+    persist = os.environ.get("SAC_SSH_PERSIST", "60")
+    return ["-o", "ControlMaster=auto", "-o", f"ControlPath={base}/%C", "-o", f"ControlPersist={persist}"]
+
+
+def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:
+    # BatchMode: never hang on a password or host-key prompt; a connect timeout so
+    # that a dead host is an error, not a hang.
+    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}"]
+    opts += _control_options()
+    opts += ["-tt"] if tty else ["-T"]
+    return [*ssh_command(), *opts, "--", host, remote_command]
+
+
+def compose(steps: list[Step]) -> str:
+    """One bash program running every step in its own subshell. The whole program
+    is one brace group, which bash parses completely before running any of it, so
+    no command inside can read the rest of the program from stdin."""
+    parts = ["{\n"]
+    for i, step in enumerate(steps):
+        parts.append(f"(\nset -- {words(step.args)}\n" if step.args else "(\n")
+        parts.append(step.script if step.script.endswith("\n") else step.script + "\n")
+        parts.append(f")\nprintf '\\n{END}{i} %d\\n' \"$?\"\n")
+    parts.append("} </dev/null\n")
+    return "".join(parts)
+
+
+def parse(stdout: str, n: int, labels: list[str]) -> list[StepResult]:
+    steps = [StepResult(labels[i], None) for i in range(n)]
+    current = 0
+    for line in stdout.splitlines():
+        if line.startswith(RESULT) and current < n:
+            try:
+                steps[current].results.append(json.loads(line[len(RESULT):]))
+            except json.JSONDecodeError:
+                pass
+        elif line.startswith(END):
+            try:
+                idx, status = (int(x) for x in line[len(END):].split())
+            except ValueError:
+                continue
+            if 0 <= idx < n:
+                steps[idx].status = status
+                current = idx + 1
+    return steps
+
+
+def _tail(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> BatchResult:
+    """Run the steps on host in ONE connection; raise HostUnreachable if ssh failed."""
+    payload = compose(steps)
+    if host in LOCAL_HOSTS:
+        argv = ["bash", "-l", "-s"]
+    else:
+        argv = ssh_argv(host, "bash -l -s")
+    try:
+        with tempfile.TemporaryFile() as err:
+            # stderr to a file, not a pipe: an ssh connection master kept in the
+            # background must not hold our pipe open.
+            proc = subprocess.run(argv, input=payload.encode(), stdout=subprocess.PIPE, stderr=err,
+                                  timeout=timeout)
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        raise HostUnreachable(f"cannot reach {host}: {argv[0]} not found (check SAC_SSH)") from None
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"{host}: no answer within {timeout:.0f} s") from None
+    stdout = proc.stdout.decode("utf-8", "replace")
+    parsed = parse(stdout, len(steps), [s.label for s in steps])
+    if proc.returncode == 255 and host not in LOCAL_HOSTS and all(s.status is None for s in parsed):
+        raise HostUnreachable(f"cannot reach host {host}: {_tail(stderr) or 'ssh failed (exit 255)'}")
+    return BatchResult(host, proc.returncode, parsed, stdout, stderr)
+
+
+def run_interactive(host: str, script: str, args: tuple = ()) -> int:
+    """Run one script with the user's terminal (attach). Returns its exit status."""
+    program = f"set -- {words(args)}\n{script}" if args else script
+    if host in LOCAL_HOSTS:
+        return subprocess.call(["bash", "-l", "-c", program])
+    rc = subprocess.call(ssh_argv(host, "bash -l -c " + shlex.quote(program), tty=True))
+    if rc == 255:
+        raise HostUnreachable(f"cannot reach host {host} (ssh exit 255)")
+    return rc
