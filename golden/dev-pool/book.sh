@@ -241,8 +241,11 @@ sac_resubmit() {
     else
       log "squeue failed; cannot tell whether a successor exists"
     fi
+    if [[ -z $sbatch ]]; then sbatch=$(sac_slurm sbatch) || sbatch=""; fi
     if [[ -z $sbatch ]]; then
+      # Retrying cannot help, and the trap must not keep the shell from its hold.
       log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
+      break
     else
       out=$("$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
         --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
@@ -257,6 +260,11 @@ sac_resubmit() {
     fi
     if ((SECONDS + delay > deadline)); then
       log "giving up resubmitting: walltime is near"
+      break
+    fi
+    # The job's hold has ended (the agent is gone): no successor is wanted.
+    if [[ -n ${hold_pid:-} ]] && ! kill -0 "$hold_pid" 2>/dev/null; then
+      log "the job is ending: not resubmitting"
       break
     fi
     # In the background so that the shell stays responsive to signals.

@@ -107,7 +107,12 @@ IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
 alive=false pane="" error="" node_state=""
 state=${res_state:-ABSENT}
 if [[ $state == RUNNING ]]; then
-  probe=$(sac_in_job "$res_job" "$res_node" bash -c 'tmux -L "$1" display-message -p -t "=$2:" "#{pane_current_command}" 2>/dev/null; echo "@rc=$?"' _ "$server" "$session" </dev/null 2>&1)
+  probe=$(sac_in_job "$res_job" "$res_node" bash -c '
+    # The pane runs session.sh; what matters is the agent, its child.
+    pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
+    cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
+    echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
+    echo "@rc=0"' _ "$server" "$session" </dev/null 2>&1)
   case $probe in
     *"@rc=0"*) alive=true pane=${probe%%$'\n'@rc=*} ;;
     *"@rc="*) alive=false ;;

@@ -12,7 +12,10 @@ sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
 name=every-field
 dir="$sac_root/agents/$name"
 log="$dir/job-${SLURM_JOB_ID:-none}.log"
-if [[ -n ${1:-} ]]; then exec 3>"$1"; fi
+if [[ -n ${1:-} ]]; then
+  exec 3>"$1"
+  : >"${1%/*}/opened"
+fi
 
 # spec.env, exported after the hook so that these values win.
 export GREETING='hello '"'"'world'"'"' "$(date)" `id` \ $PATH'

@@ -103,7 +103,12 @@ if [[ -z $job ]]; then
   state=ABSENT alive=false
 elif [[ $state == RUNNING ]]; then
   # Ask tmux on the compute node, in a step that takes no resources.
-  probe=$(sac_in_job "$job" "$node" bash -c 'tmux -L "$1" display-message -p -t "=$2:" "#{pane_current_command}" 2>/dev/null; echo "@rc=$?"' _ "$socket" "$session" </dev/null 2>&1)
+  probe=$(sac_in_job "$job" "$node" bash -c '
+    # The pane runs session.sh; what matters is the agent, its child.
+    pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
+    cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
+    echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
+    echo "@rc=0"' _ "$socket" "$session" </dev/null 2>&1)
   case $probe in
     *"@rc=0"*) alive=true pane=${probe%%$'\n'@rc=*} ;;
     *"@rc="*) alive=false ;;

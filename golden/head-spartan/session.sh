@@ -12,7 +12,10 @@ sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
 name=head-spartan
 dir="$sac_root/agents/$name"
 log="$dir/job-${SLURM_JOB_ID:-none}.log"
-if [[ -n ${1:-} ]]; then exec 3>"$1"; fi
+if [[ -n ${1:-} ]]; then
+  exec 3>"$1"
+  : >"${1%/*}/opened"
+fi
 
 workdir=$HOME
 if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then

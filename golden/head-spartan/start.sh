@@ -254,8 +254,11 @@ sac_resubmit() {
     else
       log "squeue failed; cannot tell whether a successor exists"
     fi
+    if [[ -z $sbatch ]]; then sbatch=$(sac_slurm sbatch) || sbatch=""; fi
     if [[ -z $sbatch ]]; then
+      # Retrying cannot help, and the trap must not keep the shell from its hold.
       log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
+      break
     else
       out=$("$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
         --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
@@ -270,6 +273,11 @@ sac_resubmit() {
     fi
     if ((SECONDS + delay > deadline)); then
       log "giving up resubmitting: walltime is near"
+      break
+    fi
+    # The job's hold has ended (the agent is gone): no successor is wanted.
+    if [[ -n ${hold_pid:-} ]] && ! kill -0 "$hold_pid" 2>/dev/null; then
+      log "the job is ending: not resubmitting"
       break
     fi
     # In the background so that the shell stays responsive to signals.
@@ -309,12 +317,30 @@ mkfifo -m 600 "$fifo" || { log "cannot create $fifo"; exit 1; }
 cat "$fifo" >/dev/null &
 hold_pid=$!
 
-if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo"; then
-  log "could not start tmux session $session (tmux -L $socket)"
+rm -f "$dir/last-exit"
+
+sac_abort() {
+  log "$1"
   kill "$hold_pid" 2>/dev/null
   rm -rf "$hold_dir"
   exit 1
+}
+
+if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo"; then
+  sac_abort "could not start tmux session $session (tmux -L $socket)"
 fi
+# session.sh marks that it holds the fifo. Should the pane die before that, no
+# writer would ever come and the hold would last until walltime: check it.
+for ((i = 0; i < 300; i++)); do
+  [[ -e $hold_dir/opened ]] && break
+  if ! tmux -L "$socket" has-session -t "=$session" 2>/dev/null; then
+    [[ -e $hold_dir/opened ]] && break
+    sac_abort "the agent's session ended before it started (see the lines above)"
+  fi
+  sleep 0.2 &
+  wait $!
+done
+[[ -e $hold_dir/opened ]] || sac_abort "the agent's session did not start within 60 s"
 log "agent $name started in tmux session $session (tmux -L $socket)"
 
 # Hold with `& wait`, never a foreground command: bash runs a trap only when the
@@ -343,7 +369,10 @@ sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
 name=head-spartan
 dir="$sac_root/agents/$name"
 log="$dir/job-${SLURM_JOB_ID:-none}.log"
-if [[ -n ${1:-} ]]; then exec 3>"$1"; fi
+if [[ -n ${1:-} ]]; then
+  exec 3>"$1"
+  : >"${1%/*}/opened"
+fi
 
 workdir=$HOME
 if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then
@@ -369,7 +398,8 @@ rm -f "$dir/stopped"
 # The job (and its resubmit trap) finds sbatch by this absolute path even where
 # compute nodes have a hardened PATH.
 export SAC_SLURM_BIN=${sbatch%/*}
-if out=$("$sbatch" --parsable --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1) \
+# singleton: a job replaced with --force may still be ending; never overlap it.
+if out=$("$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1) \
   && [[ ${out%%;*} =~ ^[0-9]+$ ]]; then
   job=${out%%;*}
 else
