@@ -206,7 +206,8 @@ dir="$sac_root/reservations/$pool"
 job_script="$dir/reservation.sbatch"
 lead=3600
 job=${SLURM_JOB_ID:?reservation.sbatch must run under SLURM}
-sbatch=$(sac_slurm sbatch) || sbatch=""
+# Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
+sbatch=""
 
 log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 

@@ -219,7 +219,8 @@ lead=3600
 socket=sac-$name
 session=sac-$name
 job=${SLURM_JOB_ID:?job.sbatch must run under SLURM}
-sbatch=$(sac_slurm sbatch) || sbatch=""
+# Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
+sbatch=""
 
 log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 

@@ -1,0 +1,121 @@
+"""Helpers for driving sac against the test cluster as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+ASSETS = Path(__file__).parent / "assets"
+
+HOSTILE_FLAGS = [
+    "--dangerously-skip-permissions", "it's \"quoted\"", "$(touch PWNED)", "`id`", "back\\slash",
+    "new\nline", "*", "-leading-dash", "unicode ✓ é", "", "  spaced  out  ", "$HOME ~ ;|&<>",
+]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+class Sac:
+    """Runs `sac` in a fresh interpreter with an isolated SAC_HOME, counting
+    every ssh connection through a $SAC_SSH wrapper."""
+
+    def __init__(self, cluster, env: dict, tmp: Path):
+        self.cluster = cluster
+        self.tmp = tmp
+        self.ssh_log = tmp / "ssh-calls.log"
+        wrapper = tmp / "ssh-wrapper"
+        wrapper.write_text(f"#!/bin/bash\necho \"$*\" >> {self.ssh_log}\nexec {env['SAC_SSH']} \"$@\"\n")
+        wrapper.chmod(0o755)
+        self.env = dict(env, SAC_SSH=str(wrapper))
+        self.home = Path(env["SAC_HOME"])
+        self.names: list[str] = []
+
+    def __call__(self, *args, timeout=120, env=None, input=None, prog="sac") -> subprocess.CompletedProcess:
+        code = {"sac": "from sacgen.cli_sac import main", "sacgen": "from sacgen.cli_sacgen import main",
+                "scitex-hpc": "from sacgen.cli_sac import hpc_main as main"}[prog]
+        return subprocess.run([sys.executable, "-c", f"import sys; {code}; sys.exit(main())", *map(str, args)],
+                              env=dict(self.env, **(env or {})), capture_output=True, text=True,
+                              timeout=timeout, input=input, cwd=self.tmp)
+
+    def ssh_calls(self) -> int:
+        try:
+            return len(self.ssh_log.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def json(self, *args, **kw):
+        r = self(*args, "--json", **kw)
+        assert r.stdout.strip(), f"no JSON from sac {' '.join(map(str, args))}: rc={r.returncode} {r.stderr}"
+        return json.loads(r.stdout)
+
+    def status(self, name: str) -> dict:
+        return self.json("agent", "status", name)
+
+    def agent_yaml(self, name: str, spec: dict, where: Path | None = None, metadata: dict | None = None) -> Path:
+        """Write <where>/<name>/<name>.yaml (default: $SAC_HOME/agents, found by discovery)."""
+        base = where or (self.home / "agents")
+        path = base / name / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"apiVersion": "scitex-agent-container/v3", "kind": "Agent", "spec": spec}
+        if metadata:
+            doc["metadata"] = metadata
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+        self.names.append(name)
+        return path
+
+    def cleanup(self) -> None:
+        names = [f"sac-{n}" for n in self.names]
+        if names:
+            self.cluster.run(["scancel", "-n", ",".join(names)])
+
+
+def install_stub_agent(cluster) -> str:
+    """The stub agent in the login user's home; returns its `~/...` path."""
+    target = cluster.home / "bin" / "stub-agent"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "stub-agent", target)
+    target.chmod(0o755)
+    shutil.chown(target.parent, cluster.user)
+    shutil.chown(target, cluster.user)
+    return "~/bin/stub-agent"
+
+
+def records(cluster, name: str) -> list[dict]:
+    """What each start of the stub agent of `name` recorded (oldest first)."""
+    base = cluster.home / "records" / name
+    out = []
+    if not base.is_dir():
+        return out
+    for argv in sorted(base.glob("*.argv"), key=lambda p: p.stat().st_mtime):
+        stem = argv.with_suffix("")
+        env_raw = stem.with_suffix(".env").read_bytes() if stem.with_suffix(".env").exists() else b""
+        env = dict(item.split(b"=", 1) for item in env_raw.split(b"\0") if b"=" in item)
+        out.append({
+            "argv": [a.decode("utf-8", "surrogateescape") for a in argv.read_bytes().split(b"\0")[:-1]],
+            "env": {k.decode(): v.decode("utf-8", "surrogateescape") for k, v in env.items()},
+            "cwd": stem.with_suffix(".cwd").read_text().rstrip("\n") if stem.with_suffix(".cwd").exists() else None,
+            "pid": stem.with_suffix(".pid").read_text().strip() if stem.with_suffix(".pid").exists() else None,
+        })
+    return out
+
+
+def record_env(cluster, name: str) -> dict:
+    """spec.env entries that make the stub agent record into records/<name>/."""
+    return {"STUB_AGENT_RECORD": f"{cluster.home}/records/{name}"}
+
+
+def pane_has(sac: Sac, name: str, text: str) -> bool:
+    r = sac("agent", "logs", name, "-n", "50")
+    return r.returncode == 0 and text in r.stdout
+
+
+os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
