@@ -1,0 +1,214 @@
+"""runtime: slurm-tenant and reservations end to end on the real cluster
+(proctrack/cgroup), through the sshd login node."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from .sacutil import HOSTILE_FLAGS, Sac, install_stub_agent, pane_has, record_env, records, unique
+
+
+@pytest.fixture
+def sac(cluster, sac_env, tmp_path):
+    s = Sac(cluster, sac_env, tmp_path)
+    pools: list[str] = []
+    s.pools = pools
+    yield s
+    s.cleanup()
+    if pools:
+        cluster.run(["scancel", "-n", ",".join(f"sac-res-{p}" for p in pools)])
+
+
+@pytest.fixture(scope="module")
+def stub(cluster):
+    return install_stub_agent(cluster)
+
+
+def book(cluster, sac, *extra, pool=None, prog="scitex-hpc"):
+    pool = pool or unique("pool")
+    sac.pools.append(pool)
+    before = sac.ssh_calls()
+    r = sac("reservations", "book", pool, "--host", cluster.host, "--cpus", "2", "--time", "30", *extra, prog=prog)
+    assert r.returncode == 0, r.stderr
+    assert sac.ssh_calls() - before == 1, "book is one round trip"
+    return pool, r
+
+
+def tenant(cluster, sac, stub, name, pool, **extra):
+    spec = {"runtime": "slurm-tenant", "model": "sonnet", "workdir": f"~/tenants/{name}",
+            "env": record_env(cluster, name),
+            "claude": {"command": stub, "flags": ["--dangerously-skip-permissions"]},
+            "slurm": {"reservation": pool}}
+    spec.update(extra)
+    return sac.agent_yaml(name, spec)
+
+
+def alive_sessions(sac, pool):
+    return set(sac.json("reservations", "get", pool)["sessions"])
+
+
+def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
+    pool, r = book(cluster, sac, "--tmux-server", "sac", "--persistent", "--resubmit-before", "60")
+    assert "RUNNING" in r.stdout
+    got = sac.json("reservations", "get", pool)
+    assert got["tmux_server"] == "sac" and got["extras"] == {"tmux_server": "sac"}
+    assert got["persistent"] is True and got["state"] == "RUNNING"
+    job1, node = got["job_id"], got["node"]
+
+    names = [unique("ten") for _ in range(3)]
+    for i, n in enumerate(names):
+        extra = {"claude": {"command": stub, "flags": HOSTILE_FLAGS}} if i == 0 else {}
+        tenant(cluster, sac, stub, n, pool, **extra)
+    before = sac.ssh_calls()
+    r = sac("agent", "start", "--all")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sac.ssh_calls() - before == 1, "start --all of three tenants is ONE ssh connection"
+    assert "started 3, already running 0, failed 0" in r.stdout
+    assert cluster.run(["squeue", "-h", "-o", "%i", "-u", cluster.user]).stdout.split().count(job1) == 1
+    # No sbatch: the only job of the pool is still the reservation's.
+    assert cluster.run(["squeue", "-h", "-n", f"sac-res-{pool}", "-o", "%i"]).stdout.split() == [job1]
+    # They outlive the srun step that created them (proctrack/cgroup).
+    time.sleep(2)
+    assert alive_sessions(sac, pool) == set(names)
+    recs = {n: cluster.wait_for(lambda n=n: records(cluster, n), 10, f"{n} record")[0] for n in names}
+    assert recs[names[0]]["argv"] == ["--model", "sonnet", *HOSTILE_FLAGS]
+    assert recs[names[1]]["argv"] == ["--model", "sonnet", "--dangerously-skip-permissions"]
+    assert recs[names[1]]["cwd"] == f"{cluster.home}/tenants/{names[1]}"
+    assert recs[names[1]]["env"]["SLURM_JOB_ID"] == job1
+
+    # Status, logs, list.
+    st = sac.status(names[1])
+    assert (st["runtime"], st["state"], st["session_alive"], st["reservation"], st["job_id"], st["node"]) == \
+        ("slurm-tenant", "RUNNING", True, pool, job1, node)
+    assert cluster.wait_for(lambda: pane_has(sac, names[1], "stub agent ready"), 10, "tenant banner")
+    before = sac.ssh_calls()
+    rows = sac.json("list")
+    assert sac.ssh_calls() - before == 1
+    assert {r["name"] for r in rows if r["session_alive"]} == set(names)
+
+    # Starting again: already running, nothing duplicated.
+    r = sac("agent", "start", names[1])
+    assert r.returncode == 0 and "already running" in r.stdout
+
+    # Stop one while the others run.
+    r = sac("agent", "stop", names[2])
+    assert r.returncode == 0 and "session killed" in r.stdout
+    assert alive_sessions(sac, pool) == set(names[:2])
+
+    # Walltime signal twice -> exactly one successor; the reservation keeps serving.
+    cluster.scancel(job1, signal="USR1", batch=True)
+    cluster.scancel(job1, signal="USR1", batch=True)
+
+    def chain():
+        return cluster.run(["squeue", "-h", "-n", f"sac-res-{pool}", "-o", "%i"]).stdout.split()
+    cluster.wait_for(lambda: len(chain()) == 2, 10, "the reservation's successor")
+    time.sleep(2)
+    assert len(chain()) == 2
+    successor = next(j for j in chain() if j != job1)
+    assert alive_sessions(sac, pool) == set(names[:2]), "the job must keep running after the trap"
+    cluster.scancel(job1)  # as walltime would end it
+    cluster.wait_job_state(successor, "RUNNING", 30)
+    # The successor relaunches the tenants that were running -- not the stopped one.
+    cluster.wait_for(lambda: alive_sessions(sac, pool) == set(names[:2]), 20, "tenants relaunched")
+    r = sac("reservations", "refresh", pool, prog="scitex-hpc")
+    assert r.returncode == 0 and f"job {successor} RUNNING" in r.stdout.replace(f"{job1} -> ", "")
+    assert sac.json("reservations", "get", pool)["job_id"] == successor
+    reg = json.loads((sac.home / "state.json").read_text())
+    assert reg["reservations"][pool]["job_id"] == successor
+    assert sac.status(names[0])["job_id"] == successor
+    assert len(records(cluster, names[0])) == 2
+
+    # stop --all: every tenant, one connection; the reservation lives on.
+    before = sac.ssh_calls()
+    r = sac("agent", "stop", "--all")
+    assert r.returncode == 0 and sac.ssh_calls() - before == 1
+    assert alive_sessions(sac, pool) == set()
+    assert sac.json("reservations", "get", pool)["state"] == "RUNNING"
+
+    r = sac("reservations", "release", pool, prog="scitex-hpc")
+    assert r.returncode == 0 and successor in r.stdout
+    cluster.wait_job_gone(successor)
+    assert chain() == []
+    assert sac.json("reservations", "list") == []
+
+
+def test_troubleshooting_messages(cluster, sac, stub, tmp_path):
+    # Missing reservation field.
+    bad = tmp_path / "lonely.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": "scitex-agent-container/v3", "kind": "Agent",
+                                   "spec": {"runtime": "slurm-tenant", "model": "sonnet"}}))
+    r = sac("agent", "start", bad)
+    assert r.returncode == 2 and "runtime: slurm-tenant requires spec.slurm.reservation" in r.stderr
+
+    # Unknown reservation.
+    name = unique("orphan")
+    r = sac("agent", "start", tenant(cluster, sac, stub, name, "never-booked"))
+    assert r.returncode == 1 and "reservation 'never-booked' is not known here" in r.stderr
+
+    # Booked without a tmux server.
+    pool, r = book(cluster, sac, prog="sac")
+    assert "without --tmux-server" in r.stdout
+    assert sac.json("reservations", "get", pool)["extras"] == {"tmux_server": None}
+    name = unique("notmux")
+    r = sac("agent", "start", tenant(cluster, sac, stub, name, pool))
+    assert r.returncode == 1
+    assert f"reservation '{pool}' was not booked with tmux_server set — re-book with --tmux-server sac" in r.stderr
+
+    # A second booking of a live name.
+    r = sac("reservations", "book", pool, "--host", cluster.host)
+    assert r.returncode == 1 and "already live" in r.stderr
+    assert sac("reservations", "release", pool).returncode == 0
+
+    # A reservation whose job has ended.
+    pool2, _ = book(cluster, sac, "--tmux-server", "sac2")
+    job = sac.json("reservations", "get", pool2)["job_id"]
+    cluster.scancel(job)
+    cluster.wait_job_gone(job)
+    name = unique("late")
+    r = sac("agent", "start", tenant(cluster, sac, stub, name, pool2))
+    assert r.returncode == 1
+    assert f"reservation '{pool2}' has no live job" in r.stderr and "refresh" in r.stderr
+
+    # Bad booking flags are usage errors naming the flag.
+    r = sac("reservations", "book", "x-pool", "--host", cluster.host, "--cpus", "0")
+    assert r.returncode == 2 and "--cpus: must be at least 1" in r.stderr
+
+
+def test_tenant_hook_is_sourced_in_its_session(cluster, sac, stub):
+    pool, _ = book(cluster, sac, "--tmux-server", "hk")
+    hook = cluster.home / "hooks" / f"{pool}.sh"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("export TENANT_HOOK=sourced\n")
+    name = unique("hooked")
+    path = tenant(cluster, sac, stub, name, pool,
+                  slurm={"reservation": pool, "hooks": {"pre_agent": f"~/hooks/{pool}.sh"}})
+    assert sac("agent", "start", path).returncode == 0
+    (rec,) = cluster.wait_for(lambda: records(cluster, name), 10, "hooked tenant record")
+    assert rec["env"]["TENANT_HOOK"] == "sourced"
+    assert sac("reservations", "release", pool).returncode == 0
+
+
+def test_migrate_slurm_agent_into_reservation(cluster, sac, stub, tmp_path):
+    pool, _ = book(cluster, sac, "--tmux-server", "sac", "--cpus", "4", "--mem", "2G", pool=unique("mig"))
+    path = tmp_path / "mover" / "mover.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "# my agent\napiVersion: scitex-agent-container/v3\nkind: Agent\nspec:\n  runtime: slurm  # was slurm\n"
+        "  model: opus\n  workdir: ~/mover\n  slurm:\n    host: sac-login\n    cpus_per_task: 2\n    mem: 1G\n"
+        "    hooks:\n      pre_agent: ~/hooks/x.sh  # keep me\n  claude:\n    flags: [--x]\n")
+    too_big = tmp_path / "big" / "big.yaml"
+    too_big.parent.mkdir()
+    too_big.write_text(path.read_text().replace("cpus_per_task: 2", "cpus_per_task: 16"))
+    r = sac("agent", "migrate", too_big, "--reservation", pool)
+    assert r.returncode == 1 and "needs 16 CPUs" in r.stderr
+    r = sac("agent", "migrate", path, "--reservation", pool)
+    assert r.returncode == 0, r.stderr
+    text = path.read_text()
+    assert "runtime: slurm-tenant  # was slurm" in text and "# my agent" in text
+    assert f"reservation: {pool}" in text and "pre_agent: ~/hooks/x.sh  # keep me" in text
+    assert "cpus_per_task" not in text and "host:" not in text and "flags: [--x]" in text
+    assert sac("reservations", "release", pool).returncode == 0
