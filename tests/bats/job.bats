@@ -298,10 +298,10 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
-# Template bugs: these tests state the correct behaviour and fail until the
-# templates are fixed (see the known_bug text in each).
+# Regression tests for bugs found in the templates: they state the correct
+# behaviour, and on failure explain the bug (see the known_bug text in each).
 
-@test "BUG job.sbatch: a session that dies before opening the hold fifo must end the job, not hang it until walltime" {
+@test "job.sbatch: a session that dies before opening the hold fifo must end the job, not hang it until walltime" {
   sac_build nofifo "$(agent_json nofifo)"
   install_agent nofifo
   # Any early death of the pane does it: here session.sh is missing on the node.
@@ -327,7 +327,7 @@ until session.sh has signalled that it opened the fifo (e.g. it touches
   [ "$(job_status)" -ne 0 ]
 }
 
-@test "BUG job.sbatch: an agent that never ran must fail the job, not report an earlier run's last-exit 0" {
+@test "job.sbatch: an agent that never ran must fail the job, not report an earlier run's last-exit 0" {
   : >"$HOME/a-file"
   sac_build stale "$(agent_json stale '.spec.workdir = "~/a-file/sub"')"
   install_agent stale
@@ -351,7 +351,7 @@ session.sh write last-exit.\$SLURM_JOB_ID and read that one)."
   fi
 }
 
-@test "BUG job.sbatch: with no sbatch anywhere the USR1 trap must give up at once, so an agent exit still ends the job" {
+@test "job.sbatch: with no sbatch anywhere the USR1 trap must give up at once, so an agent exit still ends the job" {
   make_path_without_slurm
   sac_build r9 "$(agent_json r9)"
   install_agent r9
