@@ -93,8 +93,11 @@ def check_tree(files: dict[str, tuple[str, int]], golden: Path) -> str:
         want = files[rel][0].splitlines(keepends=True) if rel in files else []
         path = golden / rel
         have = path.read_text(encoding="utf-8").splitlines(keepends=True) if rel in on_disk else []
-        if want != have:
+        if want != have or (rel in files) != (rel in on_disk):
             diff.extend(difflib.unified_diff(have, want, f"{golden.as_posix()}/{rel}", f"(built)/{rel}"))
+            if rel not in files or rel not in on_disk:
+                side = "only in the build" if rel in files else f"only in {golden.as_posix()}"
+                diff.append(f"{rel}: {side}\n")
             if diff and not diff[-1].endswith("\n"):
                 diff[-1] += "\n"
         elif rel in files and rel in on_disk and (path.stat().st_mode & 0o777) != files[rel][1]:

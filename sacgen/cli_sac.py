@@ -113,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
                         epilog="example:\n  sac run build/head-spartan/status.sh --host spartan")
     rn.add_argument("script", metavar="SCRIPT")
     rn.add_argument("--host", required=True)
-    rn.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
+    rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)")
 
     res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",
                          formatter_class=RF, epilog="example:\n  sac reservations book dev-pool --host spartan "

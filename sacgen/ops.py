@@ -187,12 +187,16 @@ def status(names: list[str]) -> list[Outcome]:
         spec, host = known_agent(name, reg)
         items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
     outcomes = run_grouped(items)
+    specs = {name: spec for (name, _, _), spec in zip(items, [known_agent(n, reg)[0] for n in names])}
     for o in outcomes:
         o.result.setdefault("name", o.name)
         o.result["host"] = o.host
         if o.unreachable or not o.result.get("state"):
             o.result.update(state="UNKNOWN", session_alive=None, error=o.error)
-            o.result.setdefault("job_id", None)
+        spec = specs[o.name]
+        for key, value in (("runtime", spec.runtime), ("reservation", spec.reservation), ("job_id", None),
+                           ("node", None), ("session_alive", None)):
+            o.result.setdefault(key, value)
         # "Could not ask" is not a failure to report as stopped; but it is an error.
         o.ok = o.result.get("state") != "UNKNOWN"
     # Refresh the cached job ids (the chain moves on with every resubmit).
@@ -316,6 +320,9 @@ def reservation_status(names: list[str], host: str | None = None, save: bool = T
         o.result["host"] = o.host
         if o.unreachable or not o.result.get("state"):
             o.result.update(state="UNKNOWN", error=o.error)
+        rec = reg["reservations"].get(o.name) or {}
+        for key in ("job_id", "node", "tmux_server", "persistent"):
+            o.result.setdefault(key, rec.get(key))
         o.result["extras"] = {"tmux_server": o.result.get("tmux_server")}
         old = (reg["reservations"].get(o.name) or {}).get("job_id")
         o.result["previous_job_id"] = old

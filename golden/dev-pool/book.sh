@@ -106,7 +106,7 @@ if [[ -n $chain ]]; then
 fi
 
 # A new booking starts with no tenants to relaunch.
-rm -f "$dir"/tenants/* "$dir"/successor.* "$dir"/running.* "$dir/stopped"
+rm -f "$dir"/tenants/* "$dir"/successor.* "$dir"/running.* "$dir"/failed.* "$dir/stopped"
 cat >"$dir/reservation.sbatch" <<'SAC_EOF'
 #!/usr/bin/env bash
 # reservation.sbatch: the SLURM job that holds reservation dev-pool for tenant agents
@@ -284,7 +284,9 @@ trap sac_resubmit USR1
 # process would be killed when the step ends.
 server=sac
 if ! tmux -L "$server" new-session -d -s _root 'sleep infinity'; then
-  log "could not start tmux server $server"
+  log "could not start tmux server $server (is another reservation on this node using the same name?)"
+  # Tell a waiting `book` at once, instead of letting it wait out its deadline.
+  printf 'could not start tmux server %s on %s\n' "$server" "$sac_host" >"$dir/failed.$job"
   exit 1
 fi
 log "tmux server $server is up (tmux -L $server)"
@@ -337,7 +339,9 @@ while ((SECONDS < deadline)); do
     state=RUNNING node=$(<"$dir/running.$job")
     break
   fi
-  if (((SECONDS % 10) == 0)); then echo "sac: waiting for reservation $pool (job $job) to start..." >&2; fi
+  if [[ -e $dir/failed.$job ]]; then
+    sac_fail "reservation job $job failed: $(<"$dir/failed.$job")"
+  fi
   sleep 0.2
 done
 if [[ $state == RUNNING ]]; then

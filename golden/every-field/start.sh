@@ -111,7 +111,8 @@ if [[ -n $chain ]]; then
     : >"$dir/stopped"
     "$(sac_slurm scancel)" -u "$sac_user" -n "$jobname" || sac_fail "scancel failed on $sac_host"
   else
-    sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "${current%%|*}"),\"error\":$(sac_json "agent $name is already running (job ${current%%|*}, ${current#*|}); stop it first or use --force")}"
+    IFS='|' read -r live_job live_state _ <<<"$current"
+    sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$live_job"),\"error\":$(sac_json "agent $name is already running (job $live_job $live_state); stop it first or use --force")}"
     exit 1
   fi
 fi
