@@ -114,6 +114,7 @@ class Outcome:
     result: dict = field(default_factory=dict)
     error: str = ""
     unreachable: bool = False
+    results: list = field(default_factory=list)
 
 
 def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
@@ -137,7 +138,7 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
                 out.append(Outcome(name, host, False, error=f"{why}: {detail}" if detail else why))
             else:
                 ok = bool(r.get("ok", True)) and step.status == 0
-                out.append(Outcome(name, host, ok, r, error=r.get("error") or ""))
+                out.append(Outcome(name, host, ok, r, error=r.get("error") or "", results=step.results))
     return out
 
 
@@ -163,9 +164,13 @@ def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step
     return items
 
 
+LAUNCH = "(launch)"
+
+
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     items = start_plan(specs, force)
-    outcomes = run_grouped(items)
+    outcomes = run_grouped(_batch_tenant_launches(items, specs))
+    outcomes = _merge_launches(outcomes)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
     if started:
@@ -178,6 +183,49 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
                     "model": spec.model, "started_at": _now(),
                 }
     return outcomes
+
+
+def _batch_tenant_launches(items, specs):
+    """Where one host gets several tenants, queue their launches and run them all
+    in one step per reservation at the end of the same connection (launch-queue.sh)."""
+    from .render import render_launch_queue
+
+    tenants = {s.name for s in specs if s.tenant}
+    per_host: dict[str, int] = {}
+    for name, host, _ in items:
+        if name in tenants:
+            per_host[host] = per_host.get(host, 0) + 1
+    out = []
+    queued_hosts = {h for h, n in per_host.items() if n > 1}
+    batch = f"{os.getpid()}-{time.time_ns()}"
+    first: set = set()
+    for name, host, step in items:
+        if host in queued_hosts and host not in first:
+            first.add(host)  # exported here, it holds for every later step too
+            step = Step(step.script, step.args, step.label, env=(("SAC_LAUNCH_BATCH", batch),))
+        out.append((name, host, step))
+    for host in queued_hosts:
+        out.append((LAUNCH, host, Step(render_launch_queue(), (), LAUNCH)))
+    return out
+
+
+def _merge_launches(outcomes: list[Outcome]) -> list[Outcome]:
+    """Queued tenants take their result from the launch step's results."""
+    launches = {o.host: o for o in outcomes if o.name == LAUNCH}
+    merged = []
+    for o in outcomes:
+        if o.name == LAUNCH:
+            continue
+        if o.ok and o.result.get("queued"):
+            launch = launches.get(o.host)
+            found = [r for r in (launch.results if launch else []) if r.get("name") == o.name]
+            if found:
+                o.result, o.ok, o.error = found[-1], bool(found[-1].get("ok")), found[-1].get("error") or ""
+            else:
+                why = launch.error if launch else "no launch step ran"
+                o.ok, o.error = False, f"queued but not launched: {why}"
+        merged.append(o)
+    return merged
 
 
 def status(names: list[str]) -> list[Outcome]:

@@ -31,6 +31,7 @@ class Step:
     script: str
     args: tuple = ()
     label: str = ""
+    env: tuple = ()  # ((NAME, value), ...) exported for this and every later step
 
 
 @dataclass
@@ -86,6 +87,8 @@ def compose(steps: list[Step]) -> str:
     no command inside can read the rest of the program from stdin."""
     parts = ["{\n"]
     for i, step in enumerate(steps):
+        for key, value in step.env:
+            parts.append(f"export {key}={words([value])}\n")
         parts.append(f"(\nset -- {words(step.args)}\n" if step.args else "(\n")
         parts.append(step.script if step.script.endswith("\n") else step.script + "\n")
         parts.append(f")\nprintf '\\n{END}{i} %d\\n' \"$?\"\n")

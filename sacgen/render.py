@@ -115,6 +115,11 @@ def render_reservation(spec: ReservationSpec) -> list[Artifact]:
     return sorted(out, key=lambda a: a.name)
 
 
+def render_launch_queue() -> str:
+    """The step that launches every queued tenant of a `start --all` batch."""
+    return _render("agent-tenant/launch-queue.sh.jinja")
+
+
 def render(spec: Spec) -> list[Artifact]:
     if isinstance(spec, AgentSpec):
         return render_agent(spec)

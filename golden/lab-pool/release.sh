@@ -77,6 +77,62 @@ sac_in_job() {
   srun=$(sac_slurm srun) || { echo "srun not found on $sac_host" >&2; return 2; }
   "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet "$@"
 }
+
+# Create tenant sessions on a reservation's tmux server, all in ONE step.
+# Usage: sac_launch JOB NODE SERVER SESSION SCRIPT [SESSION SCRIPT ...]
+# Prints "@<outcome> <session>" per session: started, already, died, failed, noserver.
+# A dead tmux server is refused: a new one started by the step would die with it.
+sac_launch() {
+  local job=$1 node=$2 server=$3
+  shift 3
+  sac_in_job "$job" "$node" bash -c '
+    server=$1
+    shift
+    if ! tmux -L "$server" has-session -t =_root 2>/dev/null; then
+      while (($#)); do echo "@noserver $1"; shift 2; done
+      exit 0
+    fi
+    launched=()
+    n=0
+    while (($#)); do
+      if tmux -L "$server" has-session -t "=$1" 2>/dev/null; then
+        echo "@already $1"
+      elif tmux -L "$server" new-session -d -s "$1" -x 220 -y 50 bash "$2"; then
+        launched+=("$1")
+        n=$((n + 1))
+      else
+        echo "@failed $1"
+      fi
+      shift 2
+    done
+    # One short look, for all of them, that they did not die at once.
+    if ((n)); then sleep 0.3; fi
+    for s in "${launched[@]}"; do
+      if tmux -L "$server" has-session -t "=$s" 2>/dev/null; then echo "@started $s"; else echo "@died $s"; fi
+    done
+  ' _ "$server" "$@" </dev/null 2>&1
+}
+
+# The result of one tenant's launch (from sac_launch's output); a started tenant
+# goes on the reservation's manifest, which its successor job relaunches.
+# Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT
+sac_tenant_result() {
+  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome="" line error=""
+  while IFS= read -r line; do
+    if [[ $line == "@"*" sac-$name" ]]; then outcome=${line%% *}; fi
+  done <<<"$out"
+  case $outcome in
+    @started | @already)
+      : >"$sac_root/reservations/$pool/tenants/$name"
+      sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"job_id\":$(sac_json "$job"),\"node\":$(sac_json "$node"),\"already\":$([[ $outcome == @already ]] && echo true || echo false)}"
+      return 0 ;;
+    @noserver) error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server" ;;
+    @died) error="tenant session sac-$name ended right after it started; see: sac agent logs $name" ;;
+    *) error="could not start session sac-$name in job $job on $node: ${out//$'\n'/ }" ;;
+  esac
+  sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"error\":$(sac_json "$error")}"
+  return 1
+}
 # ------------------------------------------------------------------------------
 
 pool=lab-pool
