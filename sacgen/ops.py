@@ -209,6 +209,30 @@ def _batch_tenant_launches(items, specs):
     return out
 
 
+SNAPSHOT = "(snapshot)"
+
+
+def _with_snapshot(items):
+    """Where one host answers for several agents, let their status scripts share
+    one squeue, one sinfo and one tmux listing per server (SAC_SNAPSHOT), removed
+    again by a last step in the same connection."""
+    from .render import render_snapshot_cleanup
+
+    counts: dict[str, int] = {}
+    for _, host, _ in items:
+        counts[host] = counts.get(host, 0) + 1
+    batch = f"{os.getpid()}-{time.time_ns()}"
+    out, first = [], set()
+    for name, host, step in items:
+        if counts[host] > 1 and host not in first:
+            first.add(host)
+            step = Step(step.script, step.args, step.label, env=(("SAC_SNAPSHOT", batch),))
+        out.append((name, host, step))
+    for host in first:
+        out.append((SNAPSHOT, host, Step(render_snapshot_cleanup(), (), SNAPSHOT)))
+    return out
+
+
 def _merge_launches(outcomes: list[Outcome]) -> list[Outcome]:
     """Queued tenants take their result from the launch step's results."""
     launches = {o.host: o for o in outcomes if o.name == LAUNCH}
@@ -234,7 +258,7 @@ def status(names: list[str]) -> list[Outcome]:
     for name in names:
         spec, host = known_agent(name, reg)
         items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
-    outcomes = run_grouped(items)
+    outcomes = [o for o in run_grouped(_with_snapshot(items)) if o.name != SNAPSHOT]
     specs = {name: spec for (name, _, _), spec in zip(items, [known_agent(n, reg)[0] for n in names])}
     for o in outcomes:
         o.result.setdefault("name", o.name)

@@ -120,6 +120,10 @@ def render_launch_queue() -> str:
     return _render("agent-tenant/launch-queue.sh.jinja")
 
 
+def render_snapshot_cleanup() -> str:
+    return _render("snapshot-cleanup.sh.jinja")
+
+
 def render(spec: Spec) -> list[Artifact]:
     if isinstance(spec, AgentSpec):
         return render_agent(spec)

@@ -51,10 +51,69 @@ sac_slurm() {
 
 # The jobs of one chain (all share a job name), one "id|state|node|time_left|reason" per line.
 # Exit status non-zero means squeue could not be asked -- never "no jobs".
+# With SAC_SNAPSHOT set (sac list: many agents in one connection), one squeue
+# answers for every agent of the batch: slurmctld is asked once, not per agent.
 sac_chain() {
-  local squeue
+  local squeue snap
   squeue=$(sac_slurm squeue) || { echo "squeue not found on $sac_host" >&2; return 2; }
-  "$squeue" -h -u "$sac_user" -n "$1" -o '%i|%T|%N|%L|%r'
+  if [[ -z ${SAC_SNAPSHOT:-} ]]; then
+    "$squeue" -h -u "$sac_user" -n "$1" -o '%i|%T|%N|%L|%r'
+    # $? explicitly: a bare `return` in a function called from a trap handler
+    # returns the status of the command that ran before the trap.
+    return $?
+  fi
+  snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
+  if [[ ! -e $snap ]]; then
+    mkdir -p "$sac_root" || return 2
+    "$squeue" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' >"$snap.tmp" || { rm -f "$snap.tmp"; return 2; }
+    mv "$snap.tmp" "$snap"
+  fi
+  awk -F'|' -v n="$1" '$1 == n { sub(/^[^|]*[|]/, ""); print }' "$snap"
+}
+
+# The agent process in a tmux session on a running job's node, as
+# "<command>\n@rc=0"; "@rc=1" when the session is not there; anything else when
+# the node could not be asked. With SAC_SNAPSHOT, one step lists every session
+# of that tmux server for the whole batch.
+# Usage: sac_pane SOCKET SESSION JOB NODE
+sac_pane() {
+  local socket=$1 session=$2 job=$3 node=$4 snap line
+  if [[ -n ${SAC_SNAPSHOT:-} ]]; then
+    snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$job-$socket"
+    if [[ ! -e $snap ]]; then
+      sac_in_job "$job" "$node" bash -c '
+        tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null | while IFS="|" read -r s pid; do
+          cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
+          echo "$s|${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
+        done
+        echo "@listed"' _ "$socket" </dev/null >"$snap.tmp" 2>&1
+      if [[ $(tail -n 1 "$snap.tmp") == @listed ]]; then mv "$snap.tmp" "$snap"; else cat "$snap.tmp"; rm -f "$snap.tmp"; return 0; fi
+    fi
+    while IFS= read -r line; do
+      if [[ ${line%%|*} == "$session" ]]; then printf '%s\n@rc=0\n' "${line#*|}"; return 0; fi
+    done <"$snap"
+    echo "@rc=1"
+    return 0
+  fi
+  sac_in_job "$job" "$node" bash -c '
+    # The pane runs session.sh; what matters is the agent, its child.
+    pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
+    cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
+    echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
+    echo "@rc=0"' _ "$socket" "$session" </dev/null 2>&1
+}
+
+# The state of a node as sinfo sees it (drained, down ...); once per batch with SAC_SNAPSHOT.
+sac_node_state() {
+  local sinfo snap
+  sinfo=$(sac_slurm sinfo) || return 0
+  if [[ -z ${SAC_SNAPSHOT:-} ]]; then
+    "$sinfo" -h -n "$1" -o '%T' 2>/dev/null | head -n 1
+    return 0
+  fi
+  snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo"
+  [[ -e $snap ]] || "$sinfo" -h -N -o '%N|%T' >"$snap" 2>/dev/null
+  awk -F'|' -v n="$1" '$1 == n { print $2; exit }' "$snap"
 }
 
 # From sac_chain output on stdin: the job that matters (running first, then pending).
