@@ -165,3 +165,43 @@ def test_read_only_state_folder_clear_error(cluster, sac, stub, tmp_path):
     finally:
         subprocess.run(["umount", str(mnt)])
         cluster.run(["scancel", "-n", f"sac-{name}"])
+
+
+def test_no_connection_from_the_cluster_and_private_files(cluster, sac, stub):
+    """Network and daemon commands booby-trapped on the job's PATH are never called,
+    through a whole run with a resubmit; the agent's folder and scripts are private."""
+    name = unique("trap")
+    trapdir = cluster.home / "traps" / name
+    trapdir.mkdir(parents=True)
+    called = cluster.home / "traps" / f"{name}.called"
+    for cmd in ("ssh", "scp", "curl", "wget", "nc", "autossh", "crontab", "systemctl", "nohup", "cloudflared"):
+        (trapdir / cmd).write_text(f"#!/bin/sh\necho {cmd} \"$@\" >> {called}\nexit 1\n")
+        (trapdir / cmd).chmod(0o755)
+    hook = cluster.home / "hooks" / f"{name}.sh"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f'export PATH="{trapdir}:$PATH"\n')
+    subprocess.run(["chown", "-R", cluster.user, str(cluster.home / "traps"), str(hook.parent)])
+    sp = spec(cluster, stub)
+    sp["slurm"]["hooks"] = {"pre_agent": f"~/hooks/{name}.sh"}
+    sac.agent_yaml(name, sp)
+    assert sac("agent", "start", name).returncode == 0
+    job = running(cluster, sac, name)["job_id"]
+    cluster.scancel(job, signal="USR1", batch=True)
+    cluster.wait_for(lambda: len(cluster.run(["squeue", "-h", "-n", f"sac-{name}"]).stdout.split("\n")) > 2,
+                     15, "successor")
+    assert sac("agent", "logs", name).returncode == 0
+    assert sac("agent", "stop", name).returncode == 0
+    assert not called.exists(), called.read_text()
+    agent_dir = cluster.home / ".scitex/agent-container/agents" / name
+    assert oct(agent_dir.stat().st_mode & 0o777) == "0o700"
+    for f in ("job.sbatch", "session.sh"):
+        assert (agent_dir / f).stat().st_mode & 0o077 == 0, f
+    state = sac.home / "state.json"
+    assert state.stat().st_mode & 0o077 == 0
+    # Nothing of the agent is left running on the cluster.
+    cluster.wait_for(lambda: cluster.run(["squeue", "-h", "-t", "PD,R", "-n", f"sac-{name}"]).stdout.strip() == "",
+                     20, "the chain to end")
+    left = subprocess.run(["pgrep", "-u", cluster.user, "-f", f"sac-{name}"], capture_output=True, text=True)
+    cluster.wait_for(lambda: subprocess.run(["pgrep", "-u", cluster.user, "-f", f"sac-{name}"],
+                                            capture_output=True).returncode == 1, 20,
+                     f"no process of {name} left: {left.stdout}")
