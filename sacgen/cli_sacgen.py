@@ -44,6 +44,11 @@ def parser() -> argparse.ArgumentParser:
                        epilog="example:\n  sacgen schema --kind Reservation",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")
+    c = sub.add_parser("completion", help="print shell completion for sac, sacgen and scitex-hpc",
+                       epilog="examples:\n  source <(sacgen completion bash)        # in ~/.bashrc\n"
+                              "  sacgen completion zsh > ~/.zfunc/_sac     # or source it in ~/.zshrc",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("shell", choices=["bash", "zsh"])
     return p
 
 
@@ -52,6 +57,11 @@ def run(argv: list[str]) -> int:
     from .errors import SacError
 
     try:
+        if args.command == "completion":
+            from .completion import bash_script, zsh_script
+
+            sys.stdout.write(bash_script() if args.shell == "bash" else zsh_script())
+            return 0
         if args.command == "schema":
             from .schema import KINDS, schema_dir
 
