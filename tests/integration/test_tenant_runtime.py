@@ -52,10 +52,13 @@ def alive_sessions(sac, pool):
 
 
 def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
-    pool, r = book(cluster, sac, "--tmux-server", "sac", "--persistent", "--resubmit-before", "60")
+    # A tmux server name of its own: two reservations of one user on one node
+    # must not share one (see docs/design.md).
+    server = unique("sac")
+    pool, r = book(cluster, sac, "--tmux-server", server, "--persistent", "--resubmit-before", "60")
     assert "RUNNING" in r.stdout
     got = sac.json("reservations", "get", pool)
-    assert got["tmux_server"] == "sac" and got["extras"] == {"tmux_server": "sac"}
+    assert got["tmux_server"] == server and got["extras"] == {"tmux_server": server}
     assert got["persistent"] is True and got["state"] == "RUNNING"
     job1, node = got["job_id"], got["node"]
 
@@ -193,7 +196,7 @@ def test_tenant_hook_is_sourced_in_its_session(cluster, sac, stub):
 
 
 def test_migrate_slurm_agent_into_reservation(cluster, sac, stub, tmp_path):
-    pool, _ = book(cluster, sac, "--tmux-server", "sac", "--cpus", "4", "--mem", "2G", pool=unique("mig"))
+    pool, _ = book(cluster, sac, "--tmux-server", unique("mig"), "--cpus", "4", "--mem", "2G", pool=unique("mig"))
     path = tmp_path / "mover" / "mover.yaml"
     path.parent.mkdir()
     path.write_text(
