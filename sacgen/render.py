@@ -48,6 +48,7 @@ def environment():
         comment=shell.comment,
         heredoc=shell.heredoc,
         home=shell.home_path,
+        program=shell.program,
         number=_number,
     )
     env.globals["version"] = __version__

@@ -22,7 +22,39 @@ TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time
                     "auto_resubmit", "resubmit_before", "host")
 DEFAULT_RESUBMIT_BEFORE = 3600
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# Variables bash will not let a script set: `export UID=...` fails.
+READONLY_ENV = ("BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID")
+
+
+@lru_cache(maxsize=None)
+def ecma_pattern(pattern: str) -> re.Pattern:
+    r"""A JSON Schema pattern (ECMA-262) as a Python regex with the same meaning.
+
+    The one difference that matters here: in ECMA-262 `$` is the end of the text,
+    in Python it also matches before one trailing newline ("name\n" would pass
+    `^[a-z]+$`). Every `$` outside a character class becomes `\Z`.
+    """
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":  # a literal ] first in the class
+                out.append("[]")
+                i += 2
+                continue
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
 
 
 def format_path(path: tuple) -> str:
@@ -30,7 +62,7 @@ def format_path(path: tuple) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and _IDENT.match(part):
+        elif isinstance(part, str) and _IDENT.fullmatch(part):
             out += ("." if out else "") + part
         else:
             out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
@@ -50,8 +82,17 @@ def _validator(kind: str):
     registry = Registry().with_resources(
         (load_schema(k)["$id"], Resource.from_contents(load_schema(k))) for k in KINDS
     )
-    cls = jsonschema.validators.validator_for(load_schema(kind))
+    base = jsonschema.validators.validator_for(load_schema(kind))
+    cls = jsonschema.validators.extend(base, {"pattern": _pattern})
     return cls(load_schema(kind), registry=registry)
+
+
+def _pattern(validator, pattern, instance, schema):
+    """The `pattern` keyword with ECMA-262's `$` (see ecma_pattern)."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _short(value: Any) -> str:
@@ -183,11 +224,15 @@ def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
     meta_name = (data.get("metadata") or {}).get("name")
     if meta_name is not None and meta_name != stem:
         add(("metadata", "name"), f"must equal the file's stem {stem!r} (got {meta_name!r})")
-    if not re.match(r"^[a-z][a-z0-9-]{0,47}$", stem):
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", stem):
         add((), f"the file's stem {stem!r} is the {kind.lower()}'s name and must be lowercase letters, digits "
                 "and -, starting with a letter, at most 48 characters")
     spec = data["spec"]
     if kind == "Agent":
+        for key in spec.get("env") or {}:
+            if key in READONLY_ENV:
+                add(("spec", "env", key), "is a read-only variable in bash; the agent's environment "
+                                          "cannot set it")
         slurm = spec.get("slurm") or {}
         if spec["runtime"] == "slurm-tenant":
             if "reservation" not in slurm:

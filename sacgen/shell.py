@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import shlex
 
-_SAFE_DIRECTIVE = re.compile(r"^[A-Za-z0-9_.:@%+=,/-]+$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SAFE_DIRECTIVE = re.compile(r"[A-Za-z0-9_.:@%+=,/-]+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Shell(str):
@@ -22,7 +22,10 @@ def word(value) -> Shell:
     """One shell word whose value is exactly `value`."""
     if isinstance(value, bool):
         value = "true" if value else "false"
-    return Shell(shlex.quote(str(value)))
+    text = str(value)
+    if text.startswith("="):  # `a==x` and `(=x)` are right, but read as typos by everyone
+        return Shell("'" + text.replace("'", "'\\''") + "'")
+    return Shell(shlex.quote(text))
 
 
 def words(values) -> Shell:
@@ -44,7 +47,7 @@ def directive(value) -> Shell:
     shell, so quoting cannot help: the schema admits only plain characters and this
     asserts it."""
     text = str(value)
-    if not _SAFE_DIRECTIVE.match(text):
+    if not _SAFE_DIRECTIVE.fullmatch(text):
         raise ValueError(f"value {text!r} cannot be placed in an #SBATCH line")
     return Shell(text)
 
@@ -52,7 +55,7 @@ def directive(value) -> Shell:
 def ident(value) -> Shell:
     """A shell variable name (checked, never quoted)."""
     text = str(value)
-    if not _IDENT.match(text):
+    if not _IDENT.fullmatch(text):
         raise ValueError(f"{text!r} is not a shell variable name")
     return Shell(text)
 
@@ -80,12 +83,24 @@ def heredoc(body: str, stem: str = "SAC_EOF") -> Shell:
 
 
 def home_path(value) -> Shell:
-    """A path word in which a leading `~` or `~/` means the home directory where the
-    script runs (on the cluster, not on the laptop)."""
+    """A path word for the cluster: `~`, `~/x` and a relative `x` all mean a place
+    in the home directory where the script runs (on the cluster, not on the
+    laptop), whatever folder the script is in. So no command can take the path for
+    an option (`-x`), look it up on PATH (`source hook.sh`) or in CDPATH (`cd work`)."""
     text = str(value)
+    if text.startswith("/"):
+        return word(text)
     if text == "~":
         return Shell('"$HOME"')
-    if text.startswith("~/"):
-        rest = text[2:]
-        return Shell('"$HOME"/' + word(rest)) if rest else Shell('"$HOME"/')
-    return word(text)
+    rest = text[2:] if text.startswith("~/") else text
+    return Shell('"$HOME"/' + word(rest)) if rest else Shell('"$HOME"/')
+
+
+def program(value) -> Shell:
+    """The agent's command: a name is looked up on PATH; a path is used as it is
+    (`~` as in home_path), with `./` in front of a relative one that starts with `-`
+    so that an interpreter started for it does not read it as an option."""
+    text = str(value)
+    if "/" in text and not text.startswith(("/", "~/")):
+        return word(text if not text.startswith("-") else "./" + text)
+    return home_path(text) if text.startswith("~/") else word(text)

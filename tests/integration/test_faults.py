@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -162,6 +163,40 @@ def test_read_only_state_folder_clear_error(cluster, sac, stub, tmp_path):
         assert r.returncode == 1
         assert "Read-only file system" in r.stderr and "Traceback" not in r.stderr
         assert json.loads((mnt / "state.json").read_text())["agents"] == {}
+    finally:
+        subprocess.run(["umount", str(mnt)])
+        cluster.run(["scancel", "-n", f"sac-{name}"])
+
+
+def test_full_state_folder_clear_error(cluster, sac, stub, tmp_path):
+    """The local state folder on a full file system (a 256 KiB tmpfs filled up):
+    exit 1 with "No space left on device", state.json as it was, no temporary
+    file left behind; once there is room again, `status` finds the agent."""
+    mnt = tmp_path / "full-home"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs here: {r.stderr}")
+    name = unique("full")
+    try:
+        before = '{"version": 1, "agents": {}, "reservations": {}}\n'
+        (mnt / "state.json").write_text(before)
+        (mnt / "state.lock").touch()
+        with open(mnt / "filler", "wb", buffering=0) as f:  # fill it to the last byte
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"x" * 512)
+        path = sac.agent_yaml(name, spec(cluster, stub), where=tmp_path / "yamls")
+        r = sac("agent", "start", path, env={"SAC_HOME": str(mnt)})
+        assert r.returncode == 1, r.stderr
+        assert "No space left on device" in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert (mnt / "state.json").read_text() == before
+        assert sorted(p.name for p in mnt.iterdir()) == ["filler", "state.json", "state.lock"]
+        (mnt / "filler").unlink()
+        st = sac.json("agent", "status", path, env={"SAC_HOME": str(mnt)})
+        assert st["state"] in ("PENDING", "RUNNING"), st
     finally:
         subprocess.run(["umount", str(mnt)])
         cluster.run(["scancel", "-n", f"sac-{name}"])

@@ -12,7 +12,7 @@ from sacgen.render import environment
 from sacgen.resources import template_dir
 
 TEMPLATES = sorted(Path(template_dir()).rglob("*.jinja"))
-KNOWN_FILTERS = {"words", "directive", "ident", "comment", "heredoc", "home", "number"}
+KNOWN_FILTERS = {"words", "directive", "ident", "comment", "heredoc", "home", "program", "number"}
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
