@@ -39,7 +39,11 @@ def lint_specs(spec_paths: list[str]) -> list[str]:
     from .build import render_tree
     from .spec import load_specs
 
+    from .render import BATCH_HELPERS
+
     files = render_tree(load_specs(spec_paths))
+    # The per-batch scripts of `sac` (launch-queue.sh ...) too: they run on clusters.
+    files.update({f"(batch)/{name}": (render(), 0o755) for name, render in BATCH_HELPERS.items()})
     with tempfile.TemporaryDirectory() as tmp:
         scripts = []
         for rel, (text, _mode) in files.items():

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import HostUnreachable, OperationFailed, SacError, SpecError, UsageError
+from .errors import HostUnreachable, OperationFailed, SacError, UsageError
 from .registry import Registry
 from .remote import Step, run_batch, run_interactive
 from .spec import AgentSpec, ReservationSpec
@@ -21,12 +21,9 @@ from .spec import AgentSpec, ReservationSpec
 # --------------------------------------------------------------------------- targets
 
 def _render_one(spec, artifact: str) -> str:
-    from .render import render
+    from .cache import artifact as cached
 
-    for art in render(spec):
-        if art.name == artifact:
-            return art.text
-    raise KeyError(artifact)
+    return cached(spec, artifact)
 
 
 def load_agent_files(paths: list[Path]) -> list[AgentSpec]:
@@ -169,8 +166,9 @@ LAUNCH = "(launch)"
 
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     items = start_plan(specs, force)
-    outcomes = run_grouped(_batch_tenant_launches(items, specs))
-    outcomes = _merge_launches(outcomes)
+    tenants = {s.name for s in specs if s.tenant}
+    outcomes = run_grouped(_batch_tenants(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
+    outcomes = _merge_queued(outcomes, LAUNCH)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
     if started:
@@ -185,12 +183,10 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     return outcomes
 
 
-def _batch_tenant_launches(items, specs):
-    """Where one host gets several tenants, queue their launches and run them all
-    in one step per reservation at the end of the same connection (launch-queue.sh)."""
-    from .render import render_launch_queue
-
-    tenants = {s.name for s in specs if s.tenant}
+def _batch_tenants(items, tenants: set, env_key: str, label: str, helper: str):
+    """Where one host gets several tenants, queue their launches (or stops) and
+    run them all in one step per reservation at the end of the same connection
+    (launch-queue.sh, stop-queue.sh): one srun per reservation, not per tenant."""
     per_host: dict[str, int] = {}
     for name, host, _ in items:
         if name in tenants:
@@ -202,11 +198,30 @@ def _batch_tenant_launches(items, specs):
     for name, host, step in items:
         if host in queued_hosts and host not in first:
             first.add(host)  # exported here, it holds for every later step too
-            step = Step(step.script, step.args, step.label, env=(("SAC_LAUNCH_BATCH", batch),))
+            step = Step(step.script, step.args, step.label, env=((env_key, batch),))
         out.append((name, host, step))
     for host in queued_hosts:
-        out.append((LAUNCH, host, Step(render_launch_queue(), (), LAUNCH)))
+        out.append((label, host, Step(_render_one(None, helper), (), label)))
     return out
+
+
+def _merge_queued(outcomes: list[Outcome], label: str) -> list[Outcome]:
+    """Queued tenants take their result from the queue step's results."""
+    queues = {o.host: o for o in outcomes if o.name == label}
+    merged = []
+    for o in outcomes:
+        if o.name == label:
+            continue
+        if o.ok and o.result.get("queued"):
+            queue = queues.get(o.host)
+            found = [r for r in (queue.results if queue else []) if r.get("name") == o.name]
+            if found:
+                o.result, o.ok, o.error = found[-1], bool(found[-1].get("ok")), found[-1].get("error") or ""
+            else:
+                why = queue.error if queue else "no queue step ran"
+                o.ok, o.error = False, f"queued but not done: {why}"
+        merged.append(o)
+    return merged
 
 
 SNAPSHOT = "(snapshot)"
@@ -216,8 +231,6 @@ def _with_snapshot(items):
     """Where one host answers for several agents, let their status scripts share
     one squeue, one sinfo and one tmux listing per server (SAC_SNAPSHOT), removed
     again by a last step in the same connection."""
-    from .render import render_snapshot_cleanup
-
     counts: dict[str, int] = {}
     for _, host, _ in items:
         counts[host] = counts.get(host, 0) + 1
@@ -229,37 +242,18 @@ def _with_snapshot(items):
             step = Step(step.script, step.args, step.label, env=(("SAC_SNAPSHOT", batch),))
         out.append((name, host, step))
     for host in first:
-        out.append((SNAPSHOT, host, Step(render_snapshot_cleanup(), (), SNAPSHOT)))
+        out.append((SNAPSHOT, host, Step(_render_one(None, "snapshot-cleanup.sh"), (), SNAPSHOT)))
     return out
-
-
-def _merge_launches(outcomes: list[Outcome]) -> list[Outcome]:
-    """Queued tenants take their result from the launch step's results."""
-    launches = {o.host: o for o in outcomes if o.name == LAUNCH}
-    merged = []
-    for o in outcomes:
-        if o.name == LAUNCH:
-            continue
-        if o.ok and o.result.get("queued"):
-            launch = launches.get(o.host)
-            found = [r for r in (launch.results if launch else []) if r.get("name") == o.name]
-            if found:
-                o.result, o.ok, o.error = found[-1], bool(found[-1].get("ok")), found[-1].get("error") or ""
-            else:
-                why = launch.error if launch else "no launch step ran"
-                o.ok, o.error = False, f"queued but not launched: {why}"
-        merged.append(o)
-    return merged
 
 
 def status(names: list[str]) -> list[Outcome]:
     reg = Registry().read()
-    items = []
+    items, specs = [], {}
     for name in names:
         spec, host = known_agent(name, reg)
+        specs[name] = spec
         items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
     outcomes = [o for o in run_grouped(_with_snapshot(items)) if o.name != SNAPSHOT]
-    specs = {name: spec for (name, _, _), spec in zip(items, [known_agent(n, reg)[0] for n in names])}
     for o in outcomes:
         o.result.setdefault("name", o.name)
         o.result["host"] = o.host
@@ -300,13 +294,19 @@ def attach(name: str) -> int:
     return run_interactive(host, _render_one(spec, "attach.sh"))
 
 
+STOP = "(stop)"
+
+
 def stop(names: list[str]) -> list[Outcome]:
     reg = Registry().read()
-    items = []
+    items, tenants = [], set()
     for name in names:
         spec, host = known_agent(name, reg)
         items.append((name, host, Step(_render_one(spec, "stop.sh"), (), name)))
-    outcomes = run_grouped(items)
+        if spec.tenant:
+            tenants.add(name)
+    outcomes = run_grouped(_batch_tenants(items, tenants, "SAC_STOP_BATCH", STOP, "stop-queue.sh"))
+    outcomes = _merge_queued(outcomes, STOP)
     done = [o.name for o in outcomes if o.ok]
     if done:
         with Registry().update() as r:
@@ -324,7 +324,6 @@ RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem
 
 def reservation_spec(name: str, fields: dict) -> ReservationSpec:
     """Validate command-line fields with the same schema as a Reservation YAML."""
-    from .errors import Problem
     from .loader import Document
     from .schema import check_document
     from .spec import reservation_from_data
@@ -355,7 +354,6 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
 
 
 def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
-    reg = Registry().read()
     (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name))])
     if o.ok:
         fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
@@ -365,7 +363,6 @@ def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
                 "node": o.result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,
                 "spec": fields, "source": spec.source, "booked_at": _now(),
             }
-    del reg
     return o
 
 
@@ -434,6 +431,3 @@ def run_script(path: Path, host: str, args: tuple) -> tuple[int, str, str]:
     batch = run_batch(host, [Step(script, args, path.name)])
     return (batch.steps[0].status if batch.steps[0].status is not None else batch.returncode,
             batch.stdout, batch.stderr)
-
-
-__all__ = ["SpecError"]

@@ -59,12 +59,24 @@ def environment():
 
 
 class _Fragments:
+    """The macros of _helpers.sh.jinja as functions returning Shell text. A macro
+    called without arguments (lib, resubmit, hold ...) gives the same text every
+    time: it is rendered once per process."""
+
     def __init__(self, module):
         self._module = module
+        self._fixed: dict[str, shell.Shell] = {}
 
     def __getattr__(self, name):
         macro = getattr(self._module, name)
-        return lambda *args, **kwargs: shell.Shell(macro(*args, **kwargs))
+
+        def call(*args, **kwargs):
+            if args or kwargs:
+                return shell.Shell(macro(*args, **kwargs))
+            if name not in self._fixed:
+                self._fixed[name] = shell.Shell(macro())
+            return self._fixed[name]
+        return call
 
 
 def _render(template: str, **context) -> str:
@@ -121,8 +133,46 @@ def render_launch_queue() -> str:
     return _render("agent-tenant/launch-queue.sh.jinja")
 
 
+def render_stop_queue() -> str:
+    """The step that stops every queued tenant of a `stop --all` batch."""
+    return _render("agent-tenant/stop-queue.sh.jinja")
+
+
 def render_snapshot_cleanup() -> str:
     return _render("snapshot-cleanup.sh.jinja")
+
+
+# The scripts of a batch rather than of one spec (a step at the end of a connection).
+BATCH_HELPERS = {"launch-queue.sh": render_launch_queue, "stop-queue.sh": render_stop_queue,
+                 "snapshot-cleanup.sh": render_snapshot_cleanup}
+
+# The artifacts whose templates include the text of others (here-documents).
+_NEEDS_ALL = {"start.sh", "book.sh"}
+
+
+def render_artifact(spec: Spec | None, name: str) -> str:
+    """The text of one artifact, exactly as render() makes it, rendering only the
+    templates it needs. spec None: one of the BATCH_HELPERS."""
+    if spec is None:
+        return BATCH_HELPERS[name]()
+    if name in _NEEDS_ALL:
+        for art in render(spec):
+            if art.name == name:
+                return art.text
+        raise KeyError(name)
+    if isinstance(spec, AgentSpec):
+        if name == "session.sh":
+            return render_session(spec)
+        if name == "job.sbatch" and not spec.tenant:
+            return render_sbatch_wrapper(spec)
+        if name in AGENT_SCRIPTS:
+            return _render(f"{'agent-tenant' if spec.tenant else 'agent-slurm'}/{name}.jinja", spec=spec)
+    else:
+        if name == "reservation.sbatch":
+            return render_reservation_sbatch(spec)
+        if name in ("status.sh", "release.sh"):
+            return _render(f"reservation/{name}.jinja", spec=spec)
+    raise KeyError(name)
 
 
 def render(spec: Spec) -> list[Artifact]:

@@ -14,13 +14,13 @@ from typing import Any
 from .errors import Problem
 from .loader import Document
 from .resources import schema_dir
+from .spec import DEFAULT_RESUBMIT_BEFORE
 
 API_VERSION = "scitex-agent-container/v3"
 KINDS = {"Agent": "agent.v3.schema.json", "Reservation": "reservation.v3.schema.json"}
 # Job resources a tenant must not set: the reservation owns them.
 TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time_limit",
                     "auto_resubmit", "resubmit_before", "host")
-DEFAULT_RESUBMIT_BEFORE = 3600
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # Variables bash will not let a script set: `export UID=...` fails.

@@ -12,6 +12,7 @@ import shlex
 
 _SAFE_DIRECTIVE = re.compile(r"[A-Za-z0-9_.:@%+=,/-]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Shell(str):
@@ -62,8 +63,9 @@ def ident(value) -> Shell:
 
 def comment(value) -> Shell:
     """Text for a `#` comment: on one line whatever it contains."""
-    text = str(value).encode("unicode_escape").decode("ascii") if any(
-        ord(c) < 32 or ord(c) == 127 for c in str(value)) else str(value)
+    text = str(value)
+    if _CONTROL.search(text):
+        text = text.encode("unicode_escape").decode("ascii")
     return Shell(text)
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 from .errors import Problem, SpecError
-from .loader import load_yaml
-from .schema import DEFAULT_RESUBMIT_BEFORE, check_document
 
+# The YAML loader and the schema check (PyYAML, jsonschema) load on first use:
+# `sac agent status NAME` needs neither.
 DEFAULT_COMMAND = "claude"
+DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -131,6 +131,9 @@ def display_path(path: Path) -> str:
 
 
 def read_spec(path: Path) -> tuple[Spec | None, list[Problem]]:
+    from .loader import load_yaml
+    from .schema import check_document
+
     where = display_path(path)
     doc, problems = load_yaml(path, where)
     if doc is None:

@@ -15,24 +15,55 @@ set -uo pipefail
 # --- sacgen helpers -----------------------------------------------------------
 # Per-user state on the cluster; ~ and $HOME are the cluster's, never the laptop's.
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
-sac_user=$(id -un)
-sac_host=$(hostname)
+sac_user=${USER:-}
+[[ -n $sac_user ]] || sac_user=$(id -un)
+sac_host=${HOSTNAME:-}
+[[ -n $sac_host ]] || sac_host=$(hostname)
+
+# The helpers named *_v set the variable named first instead of printing, so that
+# hot paths (sac list: one status script per agent) run without a subshell. The
+# names the scripts give them, declared here (shellcheck cannot see printf -v):
+chain="" current="" probe="" result="" one="" node_state="" sbatch="" scancel="" srun=""
+
+# sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
+sac_quote_v() {
+  local LC_ALL=C sac_q=$2
+  sac_q=${sac_q//\\/\\\\}
+  sac_q=${sac_q//\"/\\\"}
+  sac_q=${sac_q//$'\n'/\\n}
+  sac_q=${sac_q//$'\r'/\\r}
+  sac_q=${sac_q//$'\t'/\\t}
+  sac_q=${sac_q//[$'\001'-$'\037']/}
+  printf -v "$1" '"%s"' "$sac_q"
+}
 
 # A JSON string literal for the machine-readable result line.
 sac_json() {
-  local LC_ALL=C s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=${s//[$'\001'-$'\037']/}
-  printf '"%s"' "$s"
+  local sac_j
+  sac_quote_v sac_j "$1"
+  printf '%s' "$sac_j"
 }
 
 # A JSON string, or null when empty.
 sac_json_or_null() {
   if [[ -n $1 ]]; then sac_json "$1"; else printf 'null'; fi
+}
+
+# sac_obj_v VAR KEY:TYPE VALUE ...: a JSON object in VAR. TYPE s is a string,
+# n a string or null when empty, r raw JSON (true, false, null, a list ...).
+sac_obj_v() {
+  local sac_var=$1 sac_o="" sac_v
+  shift
+  while (($# >= 2)); do
+    case ${1##*:} in
+      r) sac_v=$2 ;;
+      n) if [[ -n $2 ]]; then sac_quote_v sac_v "$2"; else sac_v=null; fi ;;
+      *) sac_quote_v sac_v "$2" ;;
+    esac
+    sac_o+="${sac_o:+,}\"${1%:*}\":$sac_v"
+    shift 2
+  done
+  printf -v "$sac_var" '%s' "{$sac_o}"
 }
 
 # The result is one line of its own, last, marked so that login-shell banners
@@ -41,104 +72,170 @@ sac_result() {
   printf '\n@sac-result %s\n' "$1"
 }
 
-# Absolute path of a SLURM command: PATH first, then the directory sbatch was
-# found in at submit time (compute nodes may have a hardened PATH without it).
-sac_slurm() {
-  local found
-  if found=$(command -v "$1" 2>/dev/null) && [[ -n $found ]]; then
-    printf '%s\n' "$found"
-  elif [[ -n ${SAC_SLURM_BIN:-} && -x ${SAC_SLURM_BIN}/$1 ]]; then
-    printf '%s\n' "${SAC_SLURM_BIN}/$1"
-  else
-    return 1
+# sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
+# then the directory sbatch was found in at submit time (compute nodes may have a
+# hardened PATH without it).
+sac_slurm_v() {
+  local sac_rest=${PATH:-}: sac_d
+  while [[ -n $sac_rest ]]; do
+    sac_d=${sac_rest%%:*}
+    sac_rest=${sac_rest#*:}
+    if [[ $sac_d == /* && -x $sac_d/$2 && ! -d $sac_d/$2 ]]; then
+      printf -v "$1" '%s' "$sac_d/$2"
+      return 0
+    fi
+  done
+  if [[ -n ${SAC_SLURM_BIN:-} && -x ${SAC_SLURM_BIN}/$2 ]]; then
+    printf -v "$1" '%s' "${SAC_SLURM_BIN}/$2"
+    return 0
   fi
+  return 1
 }
 
-# The jobs of one chain (all share a job name), one "id|state|node|time_left|reason" per line.
-# Exit status non-zero means squeue could not be asked -- never "no jobs".
+# sac_chain_v VAR NAME: the jobs of one chain (all share a job name) in VAR, one
+# "id|state|node|time_left|reason" per line. Status non-zero means squeue could
+# not be asked -- never "no jobs" -- and VAR then says why.
 # With SAC_SNAPSHOT set (sac list: many agents in one connection), one squeue
 # answers for every agent of the batch: slurmctld is asked once, not per agent.
-sac_chain() {
-  local squeue snap
-  squeue=$(sac_slurm squeue) || { echo "squeue not found on $sac_host" >&2; return 2; }
+sac_chain_v() {
+  local sac_sq sac_snap sac_line sac_c=""
+  if ! sac_slurm_v sac_sq squeue; then
+    printf -v "$1" 'squeue not found on %s' "$sac_host"
+    return 2
+  fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    "$squeue" -h -u "$sac_user" -n "$1" -o '%i|%T|%N|%L|%r'
-    # $? explicitly: a bare `return` in a function called from a trap handler
-    # returns the status of the command that ran before the trap.
-    return $?
-  fi
-  snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
-  if [[ ! -e $snap ]]; then
-    mkdir -p "$sac_root" || return 2
-    "$squeue" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' >"$snap.tmp" || { rm -f "$snap.tmp"; return 2; }
-    mv "$snap.tmp" "$snap"
-  fi
-  awk -F'|' -v n="$1" '$1 == n { sub(/^[^|]*[|]/, ""); print }' "$snap"
-}
-
-# The agent process in a tmux session on a running job's node, as
-# "<command>\n@rc=0"; "@rc=1" when the session is not there; anything else when
-# the node could not be asked. With SAC_SNAPSHOT, one step lists every session
-# of that tmux server for the whole batch.
-# Usage: sac_pane SOCKET SESSION JOB NODE
-sac_pane() {
-  local socket=$1 session=$2 job=$3 node=$4 snap line
-  if [[ -n ${SAC_SNAPSHOT:-} ]]; then
-    snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$job-$socket"
-    if [[ ! -e $snap ]]; then
-      sac_in_job "$job" "$node" bash -c '
-        tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null | while IFS="|" read -r s pid; do
-          cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
-          echo "$s|${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
-        done
-        echo "@listed"' _ "$socket" </dev/null >"$snap.tmp" 2>&1
-      if [[ $(tail -n 1 "$snap.tmp") == @listed ]]; then mv "$snap.tmp" "$snap"; else cat "$snap.tmp"; rm -f "$snap.tmp"; return 0; fi
+    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+      printf -v "$1" '%s' "$sac_c"
+      return 0
     fi
-    while IFS= read -r line; do
-      if [[ ${line%%|*} == "$session" ]]; then printf '%s\n@rc=0\n' "${line#*|}"; return 0; fi
-    done <"$snap"
-    echo "@rc=1"
-    return 0
+    printf -v "$1" '%s' "$sac_c"
+    return 2
   fi
-  sac_in_job "$job" "$node" bash -c '
-    # The pane runs session.sh; what matters is the agent, its child.
-    pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
-    cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
-    echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
-    echo "@rc=0"' _ "$socket" "$session" </dev/null 2>&1
+  sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
+  if [[ ! -e $sac_snap ]]; then
+    mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
+    if ! "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' >"$sac_snap.tmp" 2>&1; then
+      IFS= read -r sac_line <"$sac_snap.tmp"
+      printf -v "$1" '%s' "$sac_line"
+      rm -f "$sac_snap.tmp"
+      return 2
+    fi
+    mv "$sac_snap.tmp" "$sac_snap"
+  fi
+  while IFS= read -r sac_line; do
+    if [[ ${sac_line%%|*} == "$2" ]]; then sac_c+=${sac_c:+$'\n'}${sac_line#*|}; fi
+  done <"$sac_snap"
+  printf -v "$1" '%s' "$sac_c"
 }
 
-# The state of a node as sinfo sees it (drained, down ...); once per batch with SAC_SNAPSHOT.
-sac_node_state() {
-  local sinfo snap
-  sinfo=$(sac_slurm sinfo) || return 0
-  if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    "$sinfo" -h -n "$1" -o '%T' 2>/dev/null | head -n 1
-    return 0
-  fi
-  snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo"
-  [[ -e $snap ]] || "$sinfo" -h -N -o '%N|%T' >"$snap" 2>/dev/null
-  awk -F'|' -v n="$1" '$1 == n { print $2; exit }' "$snap"
-}
-
-# From sac_chain output on stdin: the job that matters (running first, then pending).
-sac_current() {
-  local line running="" other=""
-  while IFS= read -r line; do
-    [[ -n $line ]] || continue
-    case ${line#*|} in
-      RUNNING*|COMPLETING*|CONFIGURING*|SUSPENDED*) [[ -n $running ]] || running=$line ;;
-      *) [[ -n $other ]] || other=$line ;;
+# sac_current_v VAR CHAIN: the job that matters (running first, then pending).
+sac_current_v() {
+  local sac_rest=$2 sac_line sac_run="" sac_other=""
+  while [[ -n $sac_rest ]]; do
+    sac_line=${sac_rest%%$'\n'*}
+    if [[ $sac_rest == *$'\n'* ]]; then sac_rest=${sac_rest#*$'\n'}; else sac_rest=""; fi
+    [[ -n $sac_line ]] || continue
+    case ${sac_line#*|} in
+      RUNNING*|COMPLETING*|CONFIGURING*|SUSPENDED*) [[ -n $sac_run ]] || sac_run=$sac_line ;;
+      *) [[ -n $sac_other ]] || sac_other=$sac_line ;;
     esac
   done
-  printf '%s\n' "${running:-$other}"
+  printf -v "$1" '%s' "${sac_run:-$sac_other}"
+}
+
+# sac_pane_v VAR SOCKET SESSION JOB NODE: the agent process in a tmux session on
+# a running job's node: VAR is "<command>\n@rc=0"; "@rc=1" when the session is
+# not there; anything else when the node could not be asked. With SAC_SNAPSHOT,
+# one step lists every session of that tmux server (and one `ps` the node's
+# processes) for the whole batch.
+sac_pane_v() {
+  local sac_socket=$2 sac_session=$3 sac_job=$4 sac_node=$5 sac_snap sac_line sac_pid sac_cmd
+  if [[ -z ${SAC_SNAPSHOT:-} ]]; then
+    sac_line=$(sac_in_job "$sac_job" "$sac_node" bash -c '
+      # The pane runs session.sh; what matters is the agent, its child.
+      pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
+      cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
+      echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
+      echo "@rc=0"' _ "$sac_socket" "$sac_session" </dev/null 2>&1)
+    printf -v "$1" '%s' "$sac_line"
+    return 0
+  fi
+  sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$sac_job-$sac_socket"
+  if [[ ! -e $sac_snap ]]; then
+    sac_in_job "$sac_job" "$sac_node" bash -c '
+      tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null
+      echo "@ps"
+      ps -e -o ppid=,pid=,comm= 2>/dev/null
+      echo "@listed"' _ "$sac_socket" </dev/null >"$sac_snap.raw" 2>&1
+    sac_snapshot_panes "$sac_snap"
+  fi
+  if [[ ! -e $sac_snap ]]; then
+    printf -v "$1" '%s' "$(<"$sac_snap.raw")"
+    return 0
+  fi
+  while IFS='|' read -r sac_line sac_cmd; do
+    if [[ $sac_line == "$sac_session" ]]; then
+      printf -v "$1" '%s\n@rc=0' "$sac_cmd"
+      return 0
+    fi
+  done <"$sac_snap"
+  printf -v "$1" '@rc=1'
+}
+
+# From a pane listing and the node's `ps` (FILE.raw): FILE with one
+# "session|command of the pane's first child (else of the pane)" per pane.
+sac_snapshot_panes() {
+  local sac_raw=$1.raw sac_line sac_ppid sac_pid sac_comm sac_in=panes
+  local -a sac_panes=()
+  local -A sac_child=() sac_own=()
+  [[ -s $sac_raw ]] || return 0
+  while IFS= read -r sac_line; do
+    case $sac_in:$sac_line in
+      panes:@ps) sac_in=procs ;;
+      panes:*) sac_panes+=("$sac_line") ;;
+      procs:@listed) sac_in=end ;;
+      procs:*)
+        read -r sac_ppid sac_pid sac_comm <<<"$sac_line"
+        [[ -n ${sac_child[$sac_ppid]:-} ]] || sac_child[$sac_ppid]=$sac_comm
+        sac_own[$sac_pid]=$sac_comm ;;
+    esac
+  done <"$sac_raw"
+  [[ $sac_in == end ]] || return 0
+  for sac_line in "${sac_panes[@]}"; do
+    sac_pid=${sac_line##*|}
+    sac_comm=${sac_child[$sac_pid]:-}
+    [[ -n $sac_comm ]] || sac_comm=${sac_own[$sac_pid]:-}
+    printf '%s|%s\n' "${sac_line%|*}" "$sac_comm"
+  done >"$1.tmp" && mv "$1.tmp" "$1"
+  rm -f "$sac_raw"
+}
+
+# sac_node_state_v VAR NODE: the state of a node as sinfo sees it (drained,
+# down ...); once per batch with SAC_SNAPSHOT. Empty when sinfo cannot tell.
+sac_node_state_v() {
+  local sac_si sac_snap sac_n sac_st
+  printf -v "$1" '%s' ""
+  sac_slurm_v sac_si sinfo || return 0
+  if [[ -z ${SAC_SNAPSHOT:-} ]]; then
+    sac_st=$("$sac_si" -h -n "$2" -o '%T' 2>/dev/null)
+    printf -v "$1" '%s' "${sac_st%%$'\n'*}"
+    return 0
+  fi
+  sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo"
+  [[ -e $sac_snap ]] || "$sac_si" -h -N -o '%N|%T' >"$sac_snap" 2>/dev/null
+  while IFS='|' read -r sac_n sac_st; do
+    if [[ $sac_n == "$2" ]]; then
+      printf -v "$1" '%s' "$sac_st"
+      return 0
+    fi
+  done <"$sac_snap"
 }
 
 # Run a command in a running job (a step that takes no resources, on the job's node).
 sac_in_job() {
   local job=$1 node=$2 srun
   shift 2
-  srun=$(sac_slurm srun) || { echo "srun not found on $sac_host" >&2; return 2; }
+  sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
   "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet "$@"
 }
 
@@ -216,14 +313,14 @@ if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
 fi
 server=""
-if [[ -r $resdir/tmux_server ]]; then server=$(<"$resdir/tmux_server"); fi
+if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server" || true; fi
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
-if ! chain=$(sac_chain "sac-res-$pool" 2>&1); then
+if ! sac_chain_v chain "sac-res-$pool"; then
   sac_fail "could not ask squeue on $sac_host about reservation '$pool': ${chain//$'\n'/ }"
 fi
-current=$(printf '%s\n' "$chain" | sac_current)
+sac_current_v current "$chain"
 IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
 if [[ -z $res_job ]]; then
   sac_fail "reservation '$pool' has no live job on $sac_host (it ended or was released): re-book it (sac reservations book $pool ...) or run: sac reservations refresh $pool"

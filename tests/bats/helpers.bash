@@ -281,7 +281,7 @@ assert_eq() {
 #   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
 #   srun     records to $STUB/srun.log, strips its options, execs the command here;
 #            $STUB/srun.fail: fails like a job that cannot take a step.
-#   sinfo    records; prints "mixed".
+#   sinfo    records; prints "mixed" (for -N: node7 mixed, node8 idle).
 
 write_slurm_stubs() {
   local bin=$1
@@ -340,14 +340,16 @@ while (($#)); do
     *) shift ;;
   esac
 done
-if [[ $fmt != '%i|%T|%N|%L|%r' ]]; then
-  echo "squeue stub: unexpected format '$fmt'" >&2
-  exit 1
-fi
+case $fmt in
+  '%i|%T|%N|%L|%r') with_name=0 ;;
+  '%j|%i|%T|%N|%L|%r') with_name=1 ;;  # one squeue for a whole batch (sac list)
+  *) echo "squeue stub: unexpected format '$fmt'" >&2; exit 1 ;;
+esac
 [[ -r $d/squeue.state ]] || exit 0
 while IFS='|' read -r n rest; do
   [[ -n $n ]] || continue
-  if [[ -z $name || $n == "$name" ]]; then printf '%s\n' "$rest"; fi
+  if ((with_name)); then printf '%s|%s\n' "$n" "$rest"
+  elif [[ -z $name || $n == "$name" ]]; then printf '%s\n' "$rest"; fi
 done <"$d/squeue.state"
 exit 0
 EOF
@@ -371,7 +373,10 @@ exec "$@"
 EOF
   _stub sinfo <<'EOF'
 printf '%s\n' "$*" >>"$d/sinfo.log"
-echo mixed
+case " $* " in
+  *" -N "*) printf 'node7|mixed\nnode8|idle\n' ;;  # every node, for a whole batch (sac list)
+  *) echo mixed ;;
+esac
 EOF
   unset -f _stub
 }

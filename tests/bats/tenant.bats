@@ -149,6 +149,65 @@ no_session() { ! session_exists; }
   jcheck '.state == "UNKNOWN" and .session_alive == null'
 }
 
+@test "tenant status.sh in a snapshot batch (sac list): one srun for the batch, the same answers as alone" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  run bash "$BUILT/status.sh"
+  result_json
+  alone=$(jq -c "{state, session_alive, pane_command, node_state}" <<<"$RESULT")
+  : >"$STUB/srun.log"
+  for i in 1 2 3; do
+    SAC_SNAPSHOT=b1 run bash "$BUILT/status.sh"
+    [ "$status" -eq 0 ]
+    result_json
+    assert_eq "$(jq -c "{state, session_alive, pane_command, node_state}" <<<"$RESULT")" "$alone"
+  done
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 1
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  SAC_SNAPSHOT=b2 run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == false and .pane_command == null'
+}
+
+@test "tenant stop.sh in a stop batch (sac agent stop --all): queued, then stop-queue.sh kills every session in one srun" {
+  reservation_up
+  make_agent ten2
+  ten_built=$BUILT
+  sac_build ten2 "$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
+      spec: {runtime: "slurm-tenant", model: "m", claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
+  ten2_built=$BUILT
+  run bash "$ten_built/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  run bash "$ten2_built/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  wait_for 5 agent_started ten2
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+    >"$SAC_T/stop-queue.sh"
+  : >"$STUB/srun.log"
+  export SAC_STOP_BATCH=b7
+  for b in "$ten_built" "$ten2_built"; do
+    run bash "$b/stop.sh"
+    [ "$status" -eq 0 ]
+    result_json
+    jcheck '.ok == true and .queued == true'
+  done
+  session_exists
+  [ ! -e "$RESDIR/tenants/ten" ] && [ ! -e "$RESDIR/tenants/ten2" ]
+  run bash "$SAC_T/stop-queue.sh"
+  [ "$status" -eq 0 ]
+  assert_eq "$(grep -c -- '^--jobid=301 ' "$STUB/srun.log")" 1
+  assert_eq "$(grep -c '^@sac-result ' <<<"$output")" 2
+  grep -F '@sac-result {"ok":true,"name":"ten","reservation":"pool1","killed":true}' <<<"$output"
+  grep -F '@sac-result {"ok":true,"name":"ten2","reservation":"pool1","killed":true}' <<<"$output"
+  no_session
+  ! tmux -L "$SERVER" has-session -t =sac-ten2 2>/dev/null
+  [ ! -e "$SAC_REMOTE_HOME/.stop-b7" ]
+}
+
 @test "tenant agent that exits by itself: last-exit written, taken off the manifest" {
   reservation_up
   echo "exit 4" >"$STUB/agent-ten.mode"

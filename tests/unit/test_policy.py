@@ -4,7 +4,7 @@ keep what they write private."""
 import re
 
 from sacgen.build import render_tree
-from sacgen.render import render_launch_queue, render_snapshot_cleanup
+from sacgen.render import BATCH_HELPERS
 from sacgen.spec import load_specs
 
 FORBIDDEN = ("ssh", "scp", "sftp", "rsync", "curl", "wget", "nc", "ncat", "socat", "telnet", "autossh",
@@ -14,8 +14,7 @@ FORBIDDEN = ("ssh", "scp", "sftp", "rsync", "curl", "wget", "nc", "ncat", "socat
 def scripts():
     files = render_tree(load_specs(["examples"]))
     out = {rel: text for rel, (text, _) in files.items() if rel.endswith((".sh", ".sbatch"))}
-    out["launch-queue.sh"] = render_launch_queue()
-    out["snapshot-cleanup.sh"] = render_snapshot_cleanup()
+    out.update({name: render() for name, render in BATCH_HELPERS.items()})
     return out
 
 

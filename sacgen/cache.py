@@ -1,0 +1,110 @@
+"""Rendered scripts kept between runs of `sac` ($SAC_HOME/cache/), so that an
+operation on a known agent loads neither Jinja nor the YAML and schema stack.
+
+A script is stored under a hash of everything its text depends on: the spec (all
+its fields), the artifact's name, sacgen's version, and the size and mtime of
+every file of the sacgen package and its templates. A changed template or a
+newer sacgen therefore never meets an old script. Each file holds the hash of its
+own text on its first line and is checked on every read; a file that does not
+match (a torn write) is rendered again. SAC_CACHE=0 turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+MAX_FILES = 4096
+
+
+def enabled() -> bool:
+    return os.environ.get("SAC_CACHE", "1").lower() not in ("0", "no", "off", "false")
+
+
+@lru_cache(maxsize=None)
+def _fingerprint() -> str:
+    from . import __version__
+    from .resources import template_dir
+
+    h = hashlib.sha256(__version__.encode())
+    for root in (Path(__file__).resolve().parent, template_dir()):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _folder() -> Path:
+    from .registry import sac_home
+
+    return sac_home() / "cache"
+
+
+def artifact(spec, name: str) -> str:
+    """The text of artifact `name` of `spec` (None: a per-batch helper), from the
+    cache when it is there and intact, else rendered and stored."""
+    from .render import render_artifact
+
+    if not enabled():
+        return render_artifact(spec, name)
+    key = hashlib.sha256(f"{_fingerprint()}\0{name}\0{spec!r}".encode()).hexdigest()
+    path = _folder() / f"{key}.sh"
+    text = _read(path)
+    if text is None:
+        text = render_artifact(spec, name)
+        _store(path, text)
+    return text
+
+
+def _read(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    digest, _, body = data.partition(b"\n")
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        return None
+    return body.decode("utf-8")
+
+
+def _store(path: Path, text: str) -> None:
+    """Atomically, best effort: a cache that cannot be written is only slower."""
+    body = text.encode("utf-8")
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _prune(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the folder bounded: past MAX_FILES, drop the older half."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    if len(entries) < MAX_FILES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns)
+    for e in entries[: len(entries) // 2]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass

@@ -1,0 +1,107 @@
+"""The rendered-script cache of `sac` ($SAC_HOME/cache) and render_artifact,
+which renders one artifact alone."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sacgen import cache
+from sacgen.render import BATCH_HELPERS, render, render_artifact
+from sacgen.spec import AgentSpec, load_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = load_specs([str(ROOT / "examples")])
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[s.name for s in EXAMPLES])
+def test_render_artifact_is_exactly_render(spec):
+    for art in render(spec):
+        assert render_artifact(spec, art.name) == art.text, art.name
+    with pytest.raises(KeyError):
+        render_artifact(spec, "no-such.sh")
+
+
+def test_render_artifact_of_the_batch_helpers():
+    assert set(BATCH_HELPERS) == {"launch-queue.sh", "stop-queue.sh", "snapshot-cleanup.sh"}
+    for name, render_helper in BATCH_HELPERS.items():
+        assert render_artifact(None, name) == render_helper()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.delenv("SAC_CACHE", raising=False)
+    return tmp_path
+
+
+def tenant(name="t1", reservation="pool"):
+    return AgentSpec(name=name, source="(test)", runtime="slurm-tenant", model="m", reservation=reservation)
+
+
+def files(home):
+    return sorted((home / "cache").glob("*.sh"))
+
+
+def test_a_miss_renders_and_stores_a_hit_reads_without_rendering(home, monkeypatch):
+    spec = tenant()
+    text = cache.artifact(spec, "status.sh")
+    assert text == render_artifact(spec, "status.sh")
+    (stored,) = files(home)
+    assert oct(stored.stat().st_mode & 0o777) == "0o600" and oct((home / "cache").stat().st_mode & 0o777) == "0o700"
+
+    def boom(*a):
+        raise AssertionError("rendered although cached")
+    monkeypatch.setattr("sacgen.render.render_artifact", boom)
+    assert cache.artifact(spec, "status.sh") == text
+
+
+def test_every_field_of_the_spec_and_the_artifact_are_in_the_key(home):
+    cache.artifact(tenant(), "status.sh")
+    cache.artifact(tenant(name="t2"), "status.sh")
+    cache.artifact(tenant(reservation="other"), "status.sh")
+    cache.artifact(tenant(), "logs.sh")
+    assert len(files(home)) == 4
+    assert "t2" in cache.artifact(tenant(name="t2"), "status.sh")
+
+
+def test_a_torn_or_edited_file_is_rendered_again(home):
+    spec = tenant()
+    text = cache.artifact(spec, "stop.sh")
+    (stored,) = files(home)
+    for bad in (b"", stored.read_bytes()[:100], stored.read_bytes().replace(b"tmux", b"tmuX")):
+        stored.write_bytes(bad)
+        assert cache.artifact(spec, "stop.sh") == text
+        assert cache._read(stored) == text  # and stored right again
+
+
+def test_a_changed_template_is_never_served_from_the_cache(home, monkeypatch):
+    spec = tenant()
+    cache.artifact(spec, "status.sh")
+    cache._fingerprint.cache_clear()
+    template = ROOT / "templates" / "agent-tenant" / "status.sh.jinja"
+    st = template.stat()
+    try:
+        os.utime(template, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        cache.artifact(spec, "status.sh")
+        assert len(files(home)) == 2
+    finally:
+        os.utime(template, ns=(st.st_atime_ns, st.st_mtime_ns))
+        cache._fingerprint.cache_clear()
+
+
+def test_off_or_unwritable_it_still_renders(home, monkeypatch):
+    spec = tenant()
+    monkeypatch.setenv("SAC_CACHE", "0")
+    assert cache.artifact(spec, "status.sh") == render_artifact(spec, "status.sh")
+    assert not (home / "cache").exists()
+    monkeypatch.delenv("SAC_CACHE")
+    (home / "cache").write_text("not a folder")
+    assert cache.artifact(spec, "status.sh") == render_artifact(spec, "status.sh")
+
+
+def test_the_folder_stays_bounded(home, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_FILES", 10)
+    for i in range(25):
+        cache.artifact(tenant(name=f"t{i}"), "status.sh")
+    assert len(list((home / "cache").iterdir())) <= 10
