@@ -685,9 +685,12 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
             out = self.work / f"compile-out-{k}"
             r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-o", out], env=env), "sacgen build")
             times.append(r.seconds)
+            if k == 0:
+                out_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
             shutil.rmtree(out, ignore_errors=True)
         rate = n / med(times)
         res = {"agents": n, "mix": "500 runtime slurm + 500 slurm-tenant", "seconds": stat(times),
+               "output_bytes": out_bytes,
                "agents_per_s": round(rate, 1), "target": COMPILE_TARGET, "holds": rate >= COMPILE_TARGET}
         # In-process phases of one build (no profiler): load + validate, render, write.
         prof_out = self.work / "compile-phases"
@@ -965,19 +968,13 @@ def proposals(res: dict) -> list[str]:
         loc = bd["local_in_process"]
         vals = list(loc.values())
         py = bd["python_c_pass"]["median"]
-        local = py + vals[0] + vals[1] + vals[2]
-        avoidable = vals[1] + vals[2] - vals[3]
+        local = py + vals[0]
         warm_loop = ((lat.get("loopback") or {}).get("warm") or {}).get("floor", {}).get("median")
         st = bd["profile_status"]
         remote_top = ", ".join(f"`{c['command'].rsplit('/', 1)[-1]}` x{c['calls']} {fmt_s(c['seconds'])}"
                                for c in st["top_commands"][:3])
         cold = (lat.get("loopback") or {}).get("cold", {}).get("ops", {}).get("status")
         floor = (lat.get("loopback") or {}).get("cold", {}).get("floor", {}).get("median")
-        est = ""
-        if cold and floor:
-            est = (f" On loopback that would bring a cold `status` from {fmt_s(cold['median'])} "
-                   f"({cold['ratio']}x) to about {fmt_s(cold['median'] - avoidable)} "
-                   f"({(cold['median'] - avoidable) / floor:.2f}x).")
         allow = "; ".join(
             f"{p} {fmt_s((LATENCY_TARGET - 1) * modes['cold']['floor']['median'])}"
             for p, modes in lat.items() if "cold" in modes)
@@ -985,23 +982,20 @@ def proposals(res: dict) -> list[str]:
         out.append(
             f"**Latency ({len(missed)} of {sum(len(r['ops']) for modes in lat.values() for r in modes.values())} "
             f"operation/path/reuse figures above {LATENCY_TARGET}x).** Every `sac` call pays, beyond any ssh floor, "
-            f"~{fmt_s(local)} of local Python (interpreter {fmt_s(py)}, imports {fmt_s(vals[0] + vals[1])} of which "
-            f"jinja2 + render {fmt_s(vals[1])}, compiling the templates of one agent {fmt_s(vals[2])}), and the "
-            f"cluster commands of the operation itself (status of a tenant: {remote_top}). "
+            f"~{fmt_s(local)} of local Python (interpreter {fmt_s(py)}, sacgen's imports {fmt_s(vals[0])}; the "
+            f"scripts come from the cache in `$SAC_HOME/cache`, so Jinja is not loaded), and the cluster commands of "
+            f"the operation itself (status of a tenant: {remote_top}). "
             + (f"On loopback the warm floor ({fmt_s(warm_loop)}) is shorter than the start of a bare Python "
                f"interpreter ({fmt_s(py)}), so no Python CLI can come within {LATENCY_TARGET}x of it. "
                if warm_loop is not None and warm_loop < py else "")
             + f"Cold and without reuse, the gap is a fixed "
             f"~{fmt_s(cold['median'] - floor) if cold and floor else '?'} that weighs less the longer the network "
             f"path (compare loopback with rtt50). The allowance of {LATENCY_TARGET}x over a cold floor is {allow}; "
-            f"the shipped status program alone takes {fmt_s(remote_s)} on the login node (it needs an srun step "
-            f"to see the tenant's tmux pane), so on loopback the target cannot hold whatever the client does. "
-            f"Proposal (sacgen/ops.py, sacgen/render.py): render only the "
-            f"artifact an operation ships (`_render_one` renders every artifact of the agent to keep one), from "
-            f"templates compiled once (a jinja2 `FileSystemBytecodeCache` in the user's cache dir, or templates "
-            f"precompiled into the package), so that status/logs/list/stop pay neither the template compile nor "
-            f"most of the jinja2 import: about {fmt_s(avoidable)} less per call; and import the YAML loader only "
-            f"where a YAML is read (sacgen.spec imports it at module level).{est}")
+            f"the shipped status program alone takes {fmt_s(remote_s)} on the login node, most of it the `srun` "
+            f"step that looks at the tenant's tmux pane on the compute node. What would close the rest: a status "
+            f"that needs no step (the reservation's tmux server writing its session list to the shared folder from "
+            f"tmux hooks, which status would read), and a client that starts faster than a Python interpreter. "
+            f"`start` of a tenant also waits 0.3 s on purpose, to see whether the new session dies at once.")
     sp = res.get("scale_profile")
     rows = (res.get("scale") or {}).get("rows") or []
     big = next((r for r in rows if r["n"] == 64), None)
@@ -1062,22 +1056,19 @@ def proposals(res: dict) -> list[str]:
     if c and not c["holds"]:
         ip = c["in_process"]
         tt = {x["function"]: x for x in c["profile"]["top_tottime"]}
-        fs = next((x for k, x in tt.items() if "fsync" in k), None)
         op = next((x for k, x in tt.items() if "io.open" in k), None)
-        yaml_s = sum(x["tottime"] for k, x in tt.items() if k.startswith("yaml/"))
+        mb = c.get("output_bytes", 0) / 1e6
         out.append(
             f"**Compile ({c['agents_per_s']:.0f} agents/s < {COMPILE_TARGET}).** Writing the {ip['files']} files "
-            f"takes {fmt_s(ip['write_s'])}: each is opened, written and fsync'd on its own"
-            + (f" (profile of {c['profile']['agents']} agents: fsync {fmt_s(fs['tottime'])}, open "
-               f"{fmt_s(op['tottime'] if op else 0)})" if fs else "")
-            + f"; loading and validating the YAMLs {fmt_s(ip['load_and_validate_s'])}, with PyYAML's pure-Python "
-            f"parser (its C parser is {'installed' if c.get('libyaml') else 'not installed'}; "
-            f"{fmt_s(yaml_s)} of own time in `yaml/` in the profile); rendering {fmt_s(ip['render_s'])}. Proposal "
-            f"(sacgen/build.py, sacgen/loader.py): write every file first and make them durable in one pass at the "
-            f"end (one `os.sync()`/`syncfs` before the atomic rename, or fsync from a thread pool), and derive the "
-            f"loader from `yaml.CSafeLoader` when available (the duplicate-key and YAML 1.2 number rules live in the "
-            f"constructor and resolvers, which stay in Python). Without writing the build already does "
-            f"{ip['agents_per_s_without_writing']:.0f} agents/s; the C parser would cut most of the load time.")
+            f"({mb:.0f} MB: every script carries the shared helpers, so that it runs on its own) takes "
+            f"{fmt_s(ip['write_s'])} on this machine's disk, already with one `sync` for the whole tree and four "
+            f"writer threads"
+            + (f" (profile of {c['profile']['agents']} agents: open {fmt_s(op['tottime'] if op else 0)})" if op else "")
+            + f"; loading and validating the YAMLs (libyaml parser {'installed' if c.get('libyaml') else 'missing'}) "
+            f"takes {fmt_s(ip['load_and_validate_s'])}, rendering {fmt_s(ip['render_s'])}. Without writing the build "
+            f"does {ip['agents_per_s_without_writing']:.0f} agents/s. What would close the rest: fewer bytes per "
+            f"agent (the helpers shipped once per host and sourced, instead of inside every script -- at the price "
+            f"of scripts that no longer stand alone), and validation without jsonschema's generic engine.")
     s = res.get("startup")
     if s:
         for k, v in s["commands"].items():
