@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop the local test cluster that cluster/up.sh started: cancel its jobs,
-# stop its daemons (by pid file only), kill leftover tmux servers whose sockets
-# live under its directory, and remove the slurm cgroups it left behind.
+# stop its daemons (by pid file only), end the ssh sessions of its login user,
+# kill leftover tmux servers whose sockets live under its directory, and remove
+# the slurm cgroups it left behind.
 # Idempotent: exits 0 when nothing runs. Keeps the directory (keys, ports,
 # state, logs) so the next up.sh reuses it; `down.sh --purge` also deletes it.
 set -euo pipefail
@@ -99,6 +100,18 @@ kill_tmux_servers() {
     done < <(find "$TMUXDIR" -type s -print0 2>/dev/null)
 }
 
+# end_ssh_sessions: the login node's per-connection sshd processes outlive the
+# listener; they (and so the clients' shared connections to them) end here.
+# The cluster's user exists for the cluster alone.
+end_ssh_sessions() {
+    local pids
+    pids=$(pgrep -f "^sshd: $CLUSTER_USER( |@|\$)" || true)
+    [[ -n $pids ]] || return 0
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    say "ended ssh sessions of $CLUSTER_USER: ${pids//$'\n'/ }"
+}
+
 # remove_cgroups: the cgroup directories our slurmd made (slurm_n1, slurm_n2:
 # several slurmd on one host name theirs after the node) in every cgroup v1
 # hierarchy, deepest first. A cgroup that still holds a process stays.
@@ -131,6 +144,7 @@ main() {
         stop "$name"
     done
     ((stopped)) || say "no daemon of the test cluster was running"
+    end_ssh_sessions
     kill_tmux_servers
     remove_cgroups
     if ((PURGE)); then
