@@ -37,9 +37,8 @@ def lint_files(paths: list[Path]) -> list[str]:
 
 def lint_specs(spec_paths: list[str]) -> list[str]:
     from .build import render_tree
-    from .spec import load_specs
-
     from .render import BATCH_HELPERS
+    from .spec import load_specs
 
     files = render_tree(load_specs(spec_paths))
     # The per-batch scripts of `sac` (launch-queue.sh ...) too: they run on clusters.

@@ -167,7 +167,7 @@ LAUNCH = "(launch)"
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     items = start_plan(specs, force)
     tenants = {s.name for s in specs if s.tenant}
-    outcomes = run_grouped(_batch_tenants(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
+    outcomes = run_grouped(_batched(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
     outcomes = _merge_queued(outcomes, LAUNCH)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
@@ -183,24 +183,26 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     return outcomes
 
 
-def _batch_tenants(items, tenants: set, env_key: str, label: str, helper: str):
-    """Where one host gets several tenants, queue their launches (or stops) and
-    run them all in one step per reservation at the end of the same connection
-    (launch-queue.sh, stop-queue.sh): one srun per reservation, not per tenant."""
+def _batched(items, members: set, env_key: str, label: str, helper: str):
+    """Where one host gets several of `members`, the first step of its connection
+    exports env_key (a batch id, which holds for every later step too) and a last
+    step runs `helper`. Used for tenant launches and stops (queued by start.sh /
+    stop.sh, done by launch-queue.sh / stop-queue.sh: one srun per reservation,
+    not per tenant) and for status (one squeue, one sinfo and one tmux listing per
+    server for all, removed by snapshot-cleanup.sh)."""
     per_host: dict[str, int] = {}
     for name, host, _ in items:
-        if name in tenants:
+        if name in members:
             per_host[host] = per_host.get(host, 0) + 1
-    out = []
-    queued_hosts = {h for h, n in per_host.items() if n > 1}
+    batched_hosts = {h for h, n in per_host.items() if n > 1}
     batch = f"{os.getpid()}-{time.time_ns()}"
-    first: set = set()
+    out, first = [], set()
     for name, host, step in items:
-        if host in queued_hosts and host not in first:
-            first.add(host)  # exported here, it holds for every later step too
+        if host in batched_hosts and host not in first:
+            first.add(host)
             step = Step(step.script, step.args, step.label, env=((env_key, batch),))
         out.append((name, host, step))
-    for host in queued_hosts:
+    for host in batched_hosts:
         out.append((label, host, Step(_render_one(None, helper), (), label)))
     return out
 
@@ -227,25 +229,6 @@ def _merge_queued(outcomes: list[Outcome], label: str) -> list[Outcome]:
 SNAPSHOT = "(snapshot)"
 
 
-def _with_snapshot(items):
-    """Where one host answers for several agents, let their status scripts share
-    one squeue, one sinfo and one tmux listing per server (SAC_SNAPSHOT), removed
-    again by a last step in the same connection."""
-    counts: dict[str, int] = {}
-    for _, host, _ in items:
-        counts[host] = counts.get(host, 0) + 1
-    batch = f"{os.getpid()}-{time.time_ns()}"
-    out, first = [], set()
-    for name, host, step in items:
-        if counts[host] > 1 and host not in first:
-            first.add(host)
-            step = Step(step.script, step.args, step.label, env=(("SAC_SNAPSHOT", batch),))
-        out.append((name, host, step))
-    for host in first:
-        out.append((SNAPSHOT, host, Step(_render_one(None, "snapshot-cleanup.sh"), (), SNAPSHOT)))
-    return out
-
-
 def status(names: list[str]) -> list[Outcome]:
     reg = Registry().read()
     items, specs = [], {}
@@ -253,7 +236,8 @@ def status(names: list[str]) -> list[Outcome]:
         spec, host = known_agent(name, reg)
         specs[name] = spec
         items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
-    outcomes = [o for o in run_grouped(_with_snapshot(items)) if o.name != SNAPSHOT]
+    batched = _batched(items, set(names), "SAC_SNAPSHOT", SNAPSHOT, "snapshot-cleanup.sh")
+    outcomes = [o for o in run_grouped(batched) if o.name != SNAPSHOT]
     for o in outcomes:
         o.result.setdefault("name", o.name)
         o.result["host"] = o.host
@@ -305,7 +289,7 @@ def stop(names: list[str]) -> list[Outcome]:
         items.append((name, host, Step(_render_one(spec, "stop.sh"), (), name)))
         if spec.tenant:
             tenants.add(name)
-    outcomes = run_grouped(_batch_tenants(items, tenants, "SAC_STOP_BATCH", STOP, "stop-queue.sh"))
+    outcomes = run_grouped(_batched(items, tenants, "SAC_STOP_BATCH", STOP, "stop-queue.sh"))
     outcomes = _merge_queued(outcomes, STOP)
     done = [o.name for o in outcomes if o.ok]
     if done:

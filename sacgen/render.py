@@ -99,14 +99,17 @@ def render_reservation_sbatch(spec: ReservationSpec) -> str:
 AGENT_SCRIPTS = ("start.sh", "status.sh", "attach.sh", "logs.sh", "stop.sh")
 
 
+def _agent_folder(spec: AgentSpec) -> str:
+    return "agent-tenant" if spec.tenant else "agent-slurm"
+
+
 def render_agent(spec: AgentSpec) -> list[Artifact]:
     session = render_session(spec)
     out = []
+    folder = _agent_folder(spec)
     if spec.tenant:
-        folder = "agent-tenant"
         context = dict(spec=spec, session_sh=session)
     else:
-        folder = "agent-slurm"
         job = render_sbatch_wrapper(spec)
         context = dict(spec=spec, session_sh=session, job_sbatch=job)
         out.append(Artifact("job.sbatch", job))
@@ -166,7 +169,7 @@ def render_artifact(spec: Spec | None, name: str) -> str:
         if name == "job.sbatch" and not spec.tenant:
             return render_sbatch_wrapper(spec)
         if name in AGENT_SCRIPTS:
-            return _render(f"{'agent-tenant' if spec.tenant else 'agent-slurm'}/{name}.jinja", spec=spec)
+            return _render(f"{_agent_folder(spec)}/{name}.jinja", spec=spec)
     else:
         if name == "reservation.sbatch":
             return render_reservation_sbatch(spec)

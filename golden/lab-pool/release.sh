@@ -20,7 +20,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" sbatch="" scancel="" srun=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -127,16 +127,14 @@ sac_chain_v() {
 
 # sac_current_v VAR CHAIN: the job that matters (running first, then pending).
 sac_current_v() {
-  local sac_rest=$2 sac_line sac_run="" sac_other=""
-  while [[ -n $sac_rest ]]; do
-    sac_line=${sac_rest%%$'\n'*}
-    if [[ $sac_rest == *$'\n'* ]]; then sac_rest=${sac_rest#*$'\n'}; else sac_rest=""; fi
+  local sac_line sac_run="" sac_other=""
+  while IFS= read -r sac_line; do
     [[ -n $sac_line ]] || continue
     case ${sac_line#*|} in
       RUNNING*|COMPLETING*|CONFIGURING*|SUSPENDED*) [[ -n $sac_run ]] || sac_run=$sac_line ;;
       *) [[ -n $sac_other ]] || sac_other=$sac_line ;;
     esac
-  done
+  done <<<"$2"
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
@@ -271,14 +269,40 @@ sac_launch() {
   ' _ "$server" "$@" </dev/null 2>&1
 }
 
+# Kill tenant sessions on a reservation's tmux server, all in ONE step.
+# Usage: sac_kill JOB NODE SERVER SESSION [SESSION ...]
+# Prints "@<outcome> <session>" per session: killed, none (not there), failed.
+sac_kill() {
+  local job=$1 node=$2 server=$3
+  shift 3
+  sac_in_job "$job" "$node" bash -c '
+    server=$1
+    shift
+    for s; do
+      if tmux -L "$server" has-session -t "=$s" 2>/dev/null; then
+        if tmux -L "$server" kill-session -t "=$s"; then echo "@killed $s"; else echo "@failed $s"; fi
+      else
+        echo "@none $s"
+      fi
+    done' _ "$server" "$@" </dev/null 2>&1
+}
+
+# sac_outcome_v VAR SESSION OUTPUT: the outcome of SESSION in the output of
+# sac_launch or sac_kill ("@started", "@killed" ...), in VAR; empty when none.
+sac_outcome_v() {
+  local sac_line sac_out=""
+  while IFS= read -r sac_line; do
+    if [[ $sac_line == "@"*" $2" ]]; then sac_out=${sac_line%% *}; fi
+  done <<<"$3"
+  printf -v "$1" '%s' "$sac_out"
+}
+
 # The result of one tenant's launch (from sac_launch's output); a started tenant
 # goes on the reservation's manifest, which its successor job relaunches.
 # Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT
 sac_tenant_result() {
-  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome="" line error=""
-  while IFS= read -r line; do
-    if [[ $line == "@"*" sac-$name" ]]; then outcome=${line%% *}; fi
-  done <<<"$out"
+  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome error=""
+  sac_outcome_v outcome "sac-$name" "$out"
   case $outcome in
     @started | @already)
       : >"$sac_root/reservations/$pool/tenants/$name"
