@@ -78,9 +78,61 @@ class _Fragments:
             return self._fixed[name]
         return call
 
+    def prune(self, text: str) -> str:
+        """TEXT with the shared helper library (h.lib()) cut down to the functions
+        the rest of TEXT calls, directly or through each other: every script still
+        runs on its own, without carrying helpers it never uses."""
+        lib = self._fixed.get("lib")
+        if lib is None or lib not in text:
+            return text
+        if self._library is None:
+            self._library = _Library(str(lib))
+        return text.replace(lib, self._library.subset(text.replace(lib, "")), 1)
+
+    _library = None
+
+
+class _Library:
+    """The helper library split into its function definitions (each with the
+    blank and comment lines just above it) and the rest, which every script keeps."""
+
+    def __init__(self, text: str):
+        import re
+
+        pattern = re.compile(r"(?:^\n)*^((?:#[^\n]*\n)*)(sac_\w+)\(\) \{\n.*?^\}\n", re.M | re.S)
+        self._word = re.compile(r"\bsac_\w+")
+        self.parts: list[tuple[str | None, str]] = []  # (function name or None, text)
+        at = 0
+        for m in pattern.finditer(text):
+            self.parts.append((None, text[at:m.start()]))
+            self.parts.append((m.group(2), m.group(0)))
+            at = m.end()
+        self.parts.append((None, text[at:]))
+        names = {name for name, _ in self.parts if name}
+        self.calls = {name: self._called(body, names) - {name} for name, body in self.parts if name}
+        self.names = names
+
+    def _called(self, text: str, names: set[str]) -> set[str]:
+        """The helpers TEXT names outside its comment lines (a helper named in a
+        comment is not called)."""
+        import re
+
+        return set(self._word.findall(re.sub(r"(?m)^[ \t]*#.*$", "", text))) & names
+
+    def subset(self, caller: str) -> str:
+        need: set[str] = set()
+        todo = self._called(caller, self.names)
+        while todo:
+            name = todo.pop()
+            need.add(name)
+            todo |= self.calls[name] - need
+        return "".join(body for name, body in self.parts if name is None or name in need)
+
 
 def _render(template: str, **context) -> str:
-    text = environment().get_template(template).render(**context)
+    env = environment()
+    text = env.get_template(template).render(**context)
+    text = env.globals["h"].prune(text)
     return text if text.endswith("\n") else text + "\n"
 
 
