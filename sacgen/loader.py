@@ -67,9 +67,13 @@ class Document:
     path: str
     data: Any
     lines: dict = field(default_factory=dict)
+    node: Any = None  # the composed YAML; `lines` is filled from it when first needed
 
     def line_of(self, path: tuple) -> int:
         """Line of the deepest node on `path` that exists (1-based)."""
+        if self.node is not None:
+            _record_lines(self.node, (), self.lines)
+            self.node = None
         p = tuple(path)
         while p:
             if p in self.lines:
@@ -200,9 +204,8 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
         return None, [Problem(where, mark.line + 1 if mark else 1, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
     except (TypeError, ValueError) as e:  # e.g. unhashable keys
         return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
-    lines: dict = {}
-    _record_lines(node, (), lines)
-    return Document(where, data, lines), []
+    # Lines are looked up only for messages: mapped on the first lookup.
+    return Document(where, data, node=node), []
 
 
 def _compose(cls, text: str):

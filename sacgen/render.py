@@ -58,6 +58,10 @@ def environment():
     return env
 
 
+# What h.lib() prints: no value can contain it (shell.word refuses NUL bytes).
+_LIBRARY_MARK = shell.Shell("\x00sac-helpers\x00")
+
+
 class _Fragments:
     """The macros of _helpers.sh.jinja as functions returning Shell text. A macro
     called without arguments (lib, resubmit, hold ...) gives the same text every
@@ -66,11 +70,15 @@ class _Fragments:
     def __init__(self, module):
         self._module = module
         self._fixed: dict[str, shell.Shell] = {}
+        self._subsets: dict[str, str] = {}  # template -> its cut of the library
 
     def __getattr__(self, name):
         macro = getattr(self._module, name)
 
         def call(*args, **kwargs):
+            if name == "lib" and not (args or kwargs):
+                # A mark, replaced by prune() with the helpers this script calls.
+                return _LIBRARY_MARK
             if args or kwargs:
                 return shell.Shell(macro(*args, **kwargs))
             if name not in self._fixed:
@@ -78,18 +86,34 @@ class _Fragments:
             return self._fixed[name]
         return call
 
-    def prune(self, text: str) -> str:
-        """TEXT with the shared helper library (h.lib()) cut down to the functions
-        the rest of TEXT calls, directly or through each other: every script still
-        runs on its own, without carrying helpers it never uses."""
-        lib = self._fixed.get("lib")
-        if lib is None or lib not in text:
+    def prune(self, text: str, template: str) -> str:
+        """TEXT, rendered from TEMPLATE, with the shared helper library (h.lib())
+        cut down to the helper functions the template calls, directly, through the
+        other fragments it uses, or through each other. Every script still runs on
+        its own, without carrying helpers it never uses. Which helpers a script gets
+        depends on its template alone, never on the values in it."""
+        if _LIBRARY_MARK not in text:
             return text
-        if self._library is None:
-            self._library = _Library(str(lib))
-        return text.replace(lib, self._library.subset(text.replace(lib, "")), 1)
+        if template not in self._subsets:
+            if self._library is None:
+                self._library = _Library(self._module.lib())
+            self._subsets[template] = self._library.subset(self._calls(template))
+        return text.replace(_LIBRARY_MARK, self._subsets[template], 1)
+
+    def _calls(self, template: str) -> str:
+        """The source of TEMPLATE and of the fragments it uses but the library."""
+        import re
+
+        env = environment()
+        source = env.loader.get_source(env, template)[0]
+        if self._macros is None:
+            helpers = env.loader.get_source(env, "_helpers.sh.jinja")[0]
+            self._macros = dict(re.findall(r"\{%-?\s*macro\s+(\w+)\(.*?%\}(.*?)\{%-?\s*endmacro", helpers, re.S))
+        used = set(re.findall(r"\bh\.(\w+)\(", source)) - {"lib"}
+        return "\n".join([source, *(self._macros[name] for name in sorted(used))])
 
     _library = None
+    _macros = None
 
 
 class _Library:
@@ -132,7 +156,7 @@ class _Library:
 def _render(template: str, **context) -> str:
     env = environment()
     text = env.get_template(template).render(**context)
-    text = env.globals["h"].prune(text)
+    text = env.globals["h"].prune(text, template)
     return text if text.endswith("\n") else text + "\n"
 
 

@@ -24,6 +24,8 @@ def word(value) -> Shell:
     if isinstance(value, bool):
         value = "true" if value else "false"
     text = str(value)
+    if "\x00" in text:  # the schema refuses it first; bash cannot hold one
+        raise ValueError("a shell word cannot contain a NUL byte")
     if text.startswith("="):  # `a==x` and `(=x)` are right, but read as typos by everyone
         return Shell("'" + text.replace("'", "'\\''") + "'")
     return Shell(shlex.quote(text))

@@ -122,19 +122,22 @@ def reservation_from_data(name: str, source: str, data: dict) -> ReservationSpec
     )
 
 
-def display_path(path: Path) -> str:
-    """The path as the user should read it: relative to the cwd when below it."""
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """The path as the user should read it: relative to the cwd (resolved, CWD
+    if given) when below it."""
+    if not path.is_absolute() and ".." not in path.parts:
+        return path.as_posix()  # as the user gave it (no file system calls)
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return path.resolve().relative_to(cwd or Path.cwd().resolve()).as_posix()
     except ValueError:
         return path.as_posix()
 
 
-def read_spec(path: Path) -> tuple[Spec | None, list[Problem]]:
+def read_spec(path: Path, cwd: Path | None = None) -> tuple[Spec | None, list[Problem]]:
     from .loader import load_yaml
     from .schema import check_document
 
-    where = display_path(path)
+    where = display_path(path, cwd)
     doc, problems = load_yaml(path, where)
     if doc is None:
         return None, problems
@@ -166,8 +169,9 @@ def load_specs(paths: list[str]) -> list[Spec]:
     specs: list[Spec] = []
     problems: list[Problem] = []
     seen: dict[tuple, str] = {}
+    cwd = Path.cwd().resolve()
     for path in expand_paths(paths):
-        spec, errs = read_spec(path)
+        spec, errs = read_spec(path, cwd)
         problems.extend(errs)
         if spec is None:
             continue

@@ -179,6 +179,7 @@ def test_each_script_defines_the_helpers_it_calls_and_no_others():
     names = _helper_names()
     assert len(names) >= 15
     for rel, text in _artifacts_and_batch_helpers().items():
+        assert "\x00" not in text, rel
         text = re.sub(r"(?m)^[ \t]*#.*$", "", text)
         defined = set(re.findall(r"^(sac_\w+)\(\) \{$", text, re.M))
         for name in names:
@@ -193,3 +194,13 @@ def test_scripts_carry_fewer_helpers_than_the_library():
         defined = set(re.findall(r"^(sac_\w+)\(\) \{$", files[rel], re.M))
         assert "sac_launch" not in defined and len(defined) < len(names), (rel, sorted(defined))
     assert "sac_launch" in re.findall(r"^(sac_\w+)\(\) \{$", files["launch-queue.sh"], re.M)
+
+
+@pytest.mark.parametrize("entries", [[], [{"path": "a/x.sh", "mode": "0755", "spec": "é \" \\ \n"}],
+                                     [{"path": "p", "sha256": "0" * 64}, {"path": "q", "kind": "Agent"}]])
+def test_manifest_is_indented_json_with_sorted_keys(entries):
+    from sacgen import __version__
+    from sacgen.build import _manifest_json
+
+    want = json.dumps({"generator": f"sacgen {__version__}", "artifacts": entries}, indent=2, sort_keys=True)
+    assert _manifest_json(entries) == want + "\n"
