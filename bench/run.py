@@ -594,7 +594,8 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
         remote = "bash -l -c " + shlex.quote(prog)
         w = self.work / "ssh-trace"
         w.write_text("#!/bin/bash\nstart=$EPOCHREALTIME\nargs=(\"$@\")\n"
-                     f"if [[ ${{args[-1]}} == 'bash -l -s' ]]; then args[-1]={shlex.quote(remote)}; fi\n"
+                     f"if [[ ${{args[-1]}} == 'bash -l -s' || ${{args[-1]}} == *'| bash -l -s' ]]; then "
+                     f"args[-1]=${{args[-1]%'bash -l -s'}}{shlex.quote(remote)}; fi\n"
                      f"{self.ssh_loop} \"${{args[@]}}\"\nrc=$?\n"
                      f"echo \"$start $EPOCHREALTIME\" >>{shlex.quote(str(times))}\nexit $rc\n")
         w.chmod(0o755)

@@ -1,8 +1,9 @@
 """Stage 5: ship scripts to a host and read back their results.
 
 One operation on one host is one ssh connection: the scripts of all agents
-concerned travel together on stdin to one `bash -l -s`, and each prints a
-marked result line that is parsed here. Nothing runs on the cluster but what
+concerned travel together to one `bash -l -s` (inside the remote command when
+small enough, else on ssh's stdin), and each prints a marked result line that
+is parsed here. Nothing runs on the cluster but what
 is shipped; the cluster never connects back.
 """
 
@@ -121,19 +122,41 @@ def _tail(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+# A program up to this size travels inside the remote command, base64-encoded
+# (letters, digits, + / =: one word in any login shell): data on ssh's stdin only
+# flows once the session is set up, which costs one more network round trip.
+# Linux limits one argument, and sshd hands the command to the login shell as
+# one, to 128 KiB; a larger program goes on stdin.
+INLINE_MAX = 64 * 1024
+
+
+def remote_command(payload: bytes) -> tuple[str, bytes | None]:
+    """The remote command for a program, and what to send on ssh's stdin (None:
+    nothing)."""
+    if len(payload) <= INLINE_MAX:
+        import base64
+
+        return f"echo {base64.b64encode(payload).decode()} | base64 -d | bash -l -s", None
+    return "bash -l -s", payload
+
+
 def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> BatchResult:
     """Run the steps on host in ONE connection; raise HostUnreachable if ssh failed."""
-    payload = compose(steps)
+    payload = compose(steps).encode()
     if host in LOCAL_HOSTS:
-        argv = ["bash", "-l", "-s"]
+        argv, stdin = ["bash", "-l", "-s"], payload
     else:
-        argv = ssh_argv(host, "bash -l -s")
+        command, stdin = remote_command(payload)
+        argv = ssh_argv(host, command)
     try:
         with tempfile.TemporaryFile() as err:
             # stderr to a file, not a pipe: an ssh connection master kept in the
             # background must not hold our pipe open.
-            proc = subprocess.run(argv, input=payload.encode(), stdout=subprocess.PIPE, stderr=err,
-                                  timeout=timeout)
+            if stdin is None:
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                      timeout=timeout)
+            else:
+                proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=err, timeout=timeout)
             err.seek(0)
             stderr = err.read().decode("utf-8", "replace")
     except FileNotFoundError:
