@@ -7,7 +7,6 @@ Thin: parse arguments, call sacgen.ops, print. Heavy modules load lazily so that
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from . import __version__
@@ -65,16 +64,7 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
     rel.add_argument("name", metavar="NAME")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sac", description="Run AI coding agents on SLURM over plain ssh.",
-                                epilog=EPILOG, formatter_class=RF)
-    p.add_argument("--version", action="version", version=f"sac (sacgen) {__version__}")
-    sub = p.add_subparsers(dest="group", metavar="COMMAND")
-    sub.required = True
-
-    agent = sub.add_parser("agent", help="start, inspect and stop agents", epilog=EPILOG, formatter_class=RF)
-    asub = agent.add_subparsers(dest="verb", metavar="VERB")
-    asub.required = True
+def _agent_parsers(asub) -> None:
     s = asub.add_parser("start", help="start agents (one ssh per host)", formatter_class=RF,
                         epilog="examples:\n  sac agent start head-spartan/head-spartan.yaml\n"
                                "  sac agent start dev-helper doc-builder\n  sac agent start --all --dry-run")
@@ -105,22 +95,48 @@ def parser() -> argparse.ArgumentParser:
     mg.add_argument("file", metavar="FILE")
     mg.add_argument("--reservation", required=True, metavar="POOL")
 
+
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole `sac` parser; given the command line ARGV, only the command group
+    it names is built in full (the others are listed, with their help, for
+    `sac --help` and for messages), which keeps start-up short."""
+    group = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    full = argv is None
+
+    def wants(name: str) -> bool:
+        return full or group == name
+
+    p = argparse.ArgumentParser(prog="sac", description="Run AI coding agents on SLURM over plain ssh.",
+                                epilog=EPILOG, formatter_class=RF)
+    p.add_argument("--version", action="version", version=f"sac (sacgen) {__version__}")
+    sub = p.add_subparsers(dest="group", metavar="COMMAND")
+    sub.required = True
+
+    agent = sub.add_parser("agent", help="start, inspect and stop agents", epilog=EPILOG, formatter_class=RF)
+    if wants("agent"):
+        asub = agent.add_subparsers(dest="verb", metavar="VERB")
+        asub.required = True
+        _agent_parsers(asub)
+
     ls = sub.add_parser("list", help="every agent started from here, with live state (one ssh per host)",
                         formatter_class=RF, epilog="example:\n  sac list --json")
-    ls.add_argument("--json", action="store_true")
+    if wants("list"):
+        ls.add_argument("--json", action="store_true")
 
     rn = sub.add_parser("run", help="ship one script over ssh and run it", formatter_class=RF,
                         epilog="example:\n  sac run build/head-spartan/status.sh --host spartan")
-    rn.add_argument("script", metavar="SCRIPT")
-    rn.add_argument("--host", required=True)
-    rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)")
+    if wants("run"):
+        rn.add_argument("script", metavar="SCRIPT")
+        rn.add_argument("--host", required=True)
+        rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)")
 
     res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",
                          formatter_class=RF, epilog="example:\n  sac reservations book dev-pool --host spartan "
                                                     "--tmux-server sac --persistent")
-    rsub = res.add_subparsers(dest="verb", metavar="VERB")
-    rsub.required = True
-    _reservation_parsers(rsub, "sac reservations")
+    if wants("reservations"):
+        rsub = res.add_subparsers(dest="verb", metavar="VERB")
+        rsub.required = True
+        _reservation_parsers(rsub, "sac reservations")
     return p
 
 
@@ -146,6 +162,8 @@ def _err(msg: str) -> None:
 
 
 def _print_json(obj) -> None:
+    import json
+
     print(json.dumps(obj, indent=2, sort_keys=True))
 
 
@@ -477,7 +495,8 @@ def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _main(parser(), sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    return _main(parser(argv), argv)
 
 
 def hpc_main(argv: list[str] | None = None) -> int:
