@@ -6,17 +6,16 @@ Exit status follows the interface: 1 the operation failed, 2 bad input or usage,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
+
+# Records are namedtuples and small classes, not dataclasses: importing
+# dataclasses (and inspect with it) would cost every `sac` call several ms.
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(namedtuple("Problem", "file line field message")):
     """One thing wrong with one input file: FILE:LINE: FIELD.PATH: message."""
 
-    file: str
-    line: int
-    field: str
-    message: str
+    __slots__ = ()
 
     def __str__(self) -> str:
         field = self.field or "(document)"

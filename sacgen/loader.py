@@ -9,7 +9,6 @@ are too large, binary or empty are refused before parsing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,15 @@ _Loader.add_implicit_resolver(
 _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 
 
-@dataclass
 class Document:
-    """A loaded YAML document: its data and the line of each field path."""
+    """A loaded YAML document: its data and the line of each field path (`lines`,
+    filled from the composed YAML `node` when first needed)."""
 
-    path: str
-    data: Any
-    lines: dict = field(default_factory=dict)
-    node: Any = None  # the composed YAML; `lines` is filled from it when first needed
+    __slots__ = ("path", "data", "lines", "node")
+
+    def __init__(self, path: str, data: Any, lines: dict | None = None, node: Any = None):
+        self.path, self.data, self.node = path, data, node
+        self.lines = {} if lines is None else lines
 
     def line_of(self, path: tuple) -> int:
         """Line of the deepest node on `path` that exists (1-based)."""

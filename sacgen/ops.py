@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import HostUnreachable, OperationFailed, SacError, UsageError
@@ -103,15 +102,20 @@ def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
 
 # --------------------------------------------------------------------------- batches
 
-@dataclass
 class Outcome:
-    name: str
-    host: str
-    ok: bool
-    result: dict = field(default_factory=dict)
-    error: str = ""
-    unreachable: bool = False
-    results: list = field(default_factory=list)
+    """What one operation did for one agent or reservation on its host."""
+
+    __slots__ = ("name", "host", "ok", "result", "error", "unreachable", "results")
+
+    def __init__(self, name: str, host: str, ok: bool, result: dict | None = None, error: str = "",
+                 unreachable: bool = False, results: list | None = None):
+        self.name, self.host, self.ok = name, host, ok
+        self.result = {} if result is None else result
+        self.error, self.unreachable = error, unreachable
+        self.results = [] if results is None else results
+
+    def __repr__(self) -> str:
+        return "Outcome(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:

@@ -14,7 +14,7 @@ import os
 import shlex
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import HostUnreachable, OperationFailed
@@ -25,34 +25,31 @@ END = "@sac-end "
 LOCAL_HOSTS = ("localhost",)
 
 
-@dataclass
-class Step:
-    """One script to run, with its arguments, and what it is about (for messages)."""
+class Step(namedtuple("Step", "script args label env", defaults=((), "", ()))):
+    """One script to run, with its arguments, and what it is about (for messages).
+    env: ((NAME, value), ...) exported for this and every later step."""
 
-    script: str
-    args: tuple = ()
-    label: str = ""
-    env: tuple = ()  # ((NAME, value), ...) exported for this and every later step
+    __slots__ = ()
 
 
-@dataclass
 class StepResult:
-    label: str
-    status: int | None  # the script's exit status; None if it never finished
-    results: list = field(default_factory=list)  # parsed @sac-result objects
+    """status: the script's exit status, None if it never finished; results: its
+    parsed @sac-result objects."""
+
+    __slots__ = ("label", "status", "results")
+
+    def __init__(self, label: str, status: int | None, results: list | None = None):
+        self.label, self.status, self.results = label, status, [] if results is None else results
 
     @property
     def result(self) -> dict | None:
         return self.results[-1] if self.results else None
 
+    def __repr__(self) -> str:
+        return f"StepResult(label={self.label!r}, status={self.status!r}, results={self.results!r})"
 
-@dataclass
-class BatchResult:
-    host: str
-    returncode: int
-    steps: list
-    stdout: str
-    stderr: str
+
+BatchResult = namedtuple("BatchResult", "host returncode steps stdout stderr")
 
 
 def ssh_command() -> list[str]:

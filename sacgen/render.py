@@ -7,7 +7,7 @@ so a template cannot put an unquoted value into a script.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from functools import lru_cache
 
 from . import __version__, shell
@@ -15,11 +15,10 @@ from .resources import template_dir
 from .spec import AgentSpec, ReservationSpec, Spec
 
 
-@dataclass(frozen=True)
-class Artifact:
-    name: str  # file name inside OUT/<spec name>/
-    text: str
-    mode: int = 0o755
+class Artifact(namedtuple("Artifact", "name text mode", defaults=(0o755,))):
+    """name: the file name inside OUT/<spec name>/."""
+
+    __slots__ = ()
 
 
 def _number(value) -> shell.Shell:

@@ -1,10 +1,9 @@
-"""Stage 2b: validated YAML -> plain frozen dataclasses the renderer consumes."""
+"""Stage 2b: validated YAML -> plain immutable records the renderer consumes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
-from typing import Union
 
 from .errors import Problem, SpecError
 
@@ -15,28 +14,20 @@ DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class AgentSpec:
-    name: str
-    source: str
-    runtime: str  # "slurm" or "slurm-tenant"
-    model: str
-    command: str = DEFAULT_COMMAND
-    flags: tuple = ()
-    env: tuple = ()  # ((KEY, value), ...) in file order
-    workdir: str | None = None
-    host: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
-    time_limit: str | None = None
-    auto_resubmit: bool = True
-    resubmit_before: int = DEFAULT_RESUBMIT_BEFORE
-    pre_agent: str | None = None
-    reservation: str | None = None
+def _record(name: str, required: str, **defaults) -> type:
+    """An immutable record type (a namedtuple): the REQUIRED fields, then the
+    fields with DEFAULTS, in the order given."""
+    return namedtuple(name, [*required.split(), *defaults], defaults=tuple(defaults.values()))
 
+
+class AgentSpec(_record("AgentSpec", "name source runtime model",
+                        command=DEFAULT_COMMAND, flags=(), env=(), workdir=None, host=None, partition=None,
+                        account=None, qos=None, cpus_per_task=None, mem=None, time_limit=None,
+                        auto_resubmit=True, resubmit_before=DEFAULT_RESUBMIT_BEFORE, pre_agent=None,
+                        reservation=None)):
+    """runtime: "slurm" or "slurm-tenant"; env: ((KEY, value), ...) in file order."""
+
+    __slots__ = ()
     kind = "Agent"
 
     @property
@@ -49,26 +40,15 @@ class AgentSpec:
         return (self.command, "--model", self.model, *self.flags)
 
 
-@dataclass(frozen=True)
-class ReservationSpec:
-    name: str
-    source: str
-    host: str
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    cpus: int | None = None
-    mem: str | None = None
-    time: str | None = None
-    tmux_server: str | None = None
-    persistent: bool = False
-    resubmit_before: int = DEFAULT_RESUBMIT_BEFORE
-    hold_body: str | None = None
-
+class ReservationSpec(_record("ReservationSpec", "name source host",
+                              partition=None, account=None, qos=None, cpus=None, mem=None, time=None,
+                              tmux_server=None, persistent=False, resubmit_before=DEFAULT_RESUBMIT_BEFORE,
+                              hold_body=None)):
+    __slots__ = ()
     kind = "Reservation"
 
 
-Spec = Union[AgentSpec, ReservationSpec]
+Spec = (AgentSpec, ReservationSpec)  # either; also usable with isinstance()
 
 
 def _str_or_none(v):
