@@ -1025,7 +1025,8 @@ def proposals(res: dict) -> list[str]:
             f"command, not on stdin, which would cost one more round trip.) What would close the rest: a status "
             f"that needs no step (the reservation's tmux server writing its session list to the shared folder from "
             f"tmux hooks, which status would read), and a client that starts faster than a Python interpreter. "
-            f"`start` of a tenant also waits 0.3 s on purpose, to see whether the new session dies at once.")
+            f"`start` of a tenant also waits, by design, until the new session reports that its set-up (pre_agent hook, "
+            f"workdir, program) is done and the agent is starting, with one more `srun`-side `tmux wait-for`.")
     sp = res.get("scale_profile")
     rows = (res.get("scale") or {}).get("rows") or []
     big = next((r for r in rows if r["n"] == 64), None)

@@ -7,7 +7,11 @@
 # SC2209: values are single-quoted (or left as plain words) on purpose, to arrive
 # literally: `$`, `\`, `~`, quotes and command names in them are text, not mistakes.
 # shellcheck disable=SC2034,SC2329,SC2016,SC1003,SC1112,SC2088,SC2209
-# Runs in a tmux session on the reservation's tmux server.
+# Usage: session.sh [CHANNEL] -- runs in a tmux session on the reservation's tmux
+# server. With CHANNEL (from sac_launch), it tells the launch how the start went:
+# "ready" when the agent is about to start, or why it could not, written to
+# launch-state in its folder and then signalled on the tmux channel CHANNEL that
+# the launch waits on (no fixed delay, no polling).
 set -u
 
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
@@ -15,15 +19,35 @@ name=doc-builder
 dir="$sac_root/agents/$name"
 pool=dev-pool
 log="$dir/agent.log"
+sac_channel=${1:-}
+sac_told() {
+  if [[ -n $sac_channel ]]; then
+    printf '%s\n' "$1" >"$dir/launch-state"
+    tmux wait-for -S "$sac_channel"
+    sac_channel=""
+  fi
+}
+# A hook that exits, or anything else that ends this script during the set-up.
+trap 'sac_told "the session ended during its set-up (status $?)"' EXIT
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+sac_quit() {
+  echo "sac: $1" | tee -a "$log"
+  sac_told "$1"
+  exit 1
+}
 
 workdir="$HOME"/proj/docs
 if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then
-  echo "sac: cannot enter workdir $workdir" | tee -a "$log"
-  exit 1
+  sac_quit "cannot enter workdir $workdir"
 fi
 
 # Exactly <command> --model <model> <flags...>, one word per value.
 agent=(claude --model sonnet --dangerously-skip-permissions)
+# The program must be there, looked up as the agent's exec will (with spec.env,
+# which may set PATH), so that the launch can say so.
+type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
+trap - EXIT
+sac_told ready
 # A subshell that execs the agent: `exec` runs the program of that name even when
 # it is also a bash builtin (test, kill ...).
 (

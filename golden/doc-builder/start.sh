@@ -146,18 +146,33 @@ sac_launch() {
     while (($#)); do
       if tmux -L "$server" has-session -t "=$1" 2>/dev/null; then
         echo "@already $1"
-      elif tmux -L "$server" new-session -d -s "$1" -x 220 -y 50 bash "$2"; then
-        launched+=("$1")
-        n=$((n + 1))
       else
-        echo "@failed $1"
+        rm -f "${2%/*}/launch-state"
+        if tmux -L "$server" new-session -d -s "$1" -x 220 -y 50 bash "$2" "sac-launch-$1-$$"; then
+          launched+=("$1" "${2%/*}/launch-state")
+          n=$((n + 2))
+        else
+          echo "@failed $1"
+        fi
       fi
       shift 2
     done
-    # One short look, for all of them, that they did not die at once.
-    if ((n)); then sleep 0.3; fi
-    for s in "${launched[@]}"; do
-      if tmux -L "$server" has-session -t "=$s" 2>/dev/null; then echo "@started $s"; else echo "@died $s"; fi
+    # Each session.sh tells when its agent is about to start, or why it could not
+    # (launch-state, then a signal on its tmux channel): wait for that, no longer.
+    # All sessions set up at once; this waits for the slowest (at most 60 s).
+    for ((i = 0; i < n; i += 2)); do
+      s=${launched[i]} state=${launched[i + 1]} told=""
+      timeout 60 tmux -L "$server" wait-for "sac-launch-$s-$$" 2>/dev/null
+      if [[ -r $state ]]; then IFS= read -r told <"$state"; fi
+      rm -f "$state"
+      if [[ $told != "" && $told != ready ]]; then
+        printf "@reason %s\t%s\n" "$s" "$told"
+        echo "@died $s"
+      elif tmux -L "$server" has-session -t "=$s" 2>/dev/null; then
+        echo "@started $s"
+      else
+        echo "@died $s"
+      fi
     done
   ' _ "$server" "$@" </dev/null 2>&1
 }
@@ -172,11 +187,21 @@ sac_outcome_v() {
   printf -v "$1" '%s' "$sac_out"
 }
 
+# sac_reason_v VAR SESSION OUTPUT: why SESSION could not start, as sac_launch
+# reports it ("@reason SESSION<TAB>why"), in VAR; empty when none.
+sac_reason_v() {
+  local sac_line sac_why=""
+  while IFS= read -r sac_line; do
+    if [[ $sac_line == "@reason $2"$'\t'* ]]; then sac_why=${sac_line#*$'\t'}; fi
+  done <<<"$3"
+  printf -v "$1" '%s' "$sac_why"
+}
+
 # The result of one tenant's launch (from sac_launch's output); a started tenant
 # goes on the reservation's manifest, which its successor job relaunches.
 # Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT
 sac_tenant_result() {
-  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome error=""
+  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome reason error=""
   sac_outcome_v outcome "sac-$name" "$out"
   case $outcome in
     @started | @already)
@@ -184,7 +209,13 @@ sac_tenant_result() {
       sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"job_id\":$(sac_json "$job"),\"node\":$(sac_json "$node"),\"already\":$([[ $outcome == @already ]] && echo true || echo false)}"
       return 0 ;;
     @noserver) error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server" ;;
-    @died) error="tenant session sac-$name ended right after it started; see: sac agent logs $name" ;;
+    @died)
+      sac_reason_v reason "sac-$name" "$out"
+      if [[ -n $reason ]]; then
+        error="tenant session sac-$name could not start: $reason; see: sac agent logs $name"
+      else
+        error="tenant session sac-$name ended right after it started; see: sac agent logs $name"
+      fi ;;
     *) error="could not start session sac-$name in job $job on $node: ${out//$'\n'/ }" ;;
   esac
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"error\":$(sac_json "$error")}"
@@ -237,7 +268,11 @@ cat >"$dir/session.sh" <<'SAC_EOF'
 # SC2209: values are single-quoted (or left as plain words) on purpose, to arrive
 # literally: `$`, `\`, `~`, quotes and command names in them are text, not mistakes.
 # shellcheck disable=SC2034,SC2329,SC2016,SC1003,SC1112,SC2088,SC2209
-# Runs in a tmux session on the reservation's tmux server.
+# Usage: session.sh [CHANNEL] -- runs in a tmux session on the reservation's tmux
+# server. With CHANNEL (from sac_launch), it tells the launch how the start went:
+# "ready" when the agent is about to start, or why it could not, written to
+# launch-state in its folder and then signalled on the tmux channel CHANNEL that
+# the launch waits on (no fixed delay, no polling).
 set -u
 
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
@@ -245,15 +280,35 @@ name=doc-builder
 dir="$sac_root/agents/$name"
 pool=dev-pool
 log="$dir/agent.log"
+sac_channel=${1:-}
+sac_told() {
+  if [[ -n $sac_channel ]]; then
+    printf '%s\n' "$1" >"$dir/launch-state"
+    tmux wait-for -S "$sac_channel"
+    sac_channel=""
+  fi
+}
+# A hook that exits, or anything else that ends this script during the set-up.
+trap 'sac_told "the session ended during its set-up (status $?)"' EXIT
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+sac_quit() {
+  echo "sac: $1" | tee -a "$log"
+  sac_told "$1"
+  exit 1
+}
 
 workdir="$HOME"/proj/docs
 if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then
-  echo "sac: cannot enter workdir $workdir" | tee -a "$log"
-  exit 1
+  sac_quit "cannot enter workdir $workdir"
 fi
 
 # Exactly <command> --model <model> <flags...>, one word per value.
 agent=(claude --model sonnet --dangerously-skip-permissions)
+# The program must be there, looked up as the agent's exec will (with spec.env,
+# which may set PATH), so that the launch can say so.
+type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
+trap - EXIT
+sac_told ready
 # A subshell that execs the agent: `exec` runs the program of that name even when
 # it is also a bash builtin (test, kill ...).
 (

@@ -427,11 +427,17 @@ if [[ -n ${1:-} ]]; then
   exec 3>"$1"
   : >"${1%/*}/opened"
 fi
+sac_told() { :; }
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+sac_quit() {
+  echo "sac: $1" | tee -a "$log"
+  sac_told "$1"
+  exit 1
+}
 
 workdir="$HOME"/'work dir/it'"'"'s $HOME'
 if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then
-  echo "sac: cannot enter workdir $workdir" | tee -a "$log"
-  exit 1
+  sac_quit "cannot enter workdir $workdir"
 fi
 
 # Exactly <command> --model <model> <flags...>, one word per value.

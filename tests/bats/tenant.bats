@@ -219,3 +219,55 @@ no_session() { ! session_exists; }
   [ ! -e "$RESDIR/tenants/ten" ]
   grep -F "exited with status 4" "$DIR/agent.log"
 }
+
+# The launch waits for session.sh's report, not a fixed delay: what a set-up says.
+
+# start_fails WHY: start.sh fails with WHY, leaves no session and no manifest
+# entry, and the tenant's agent.log has the same line.
+start_fails() {
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "tenant session sac-ten could not start: \($why); see: sac agent logs ten"' --arg why "$1"
+  wait_for 3 no_session
+  [ ! -e "$RESDIR/tenants/ten" ]
+  grep -F -- "sac: $1" "$DIR/agent.log"
+  [ ! -e "$DIR/launch-state" ]
+}
+
+@test "tenant start.sh: a program that is not there is reported as such" {
+  reservation_up
+  rm "$AGENT"
+  start_fails "agent program not found: $AGENT"
+}
+
+@test "tenant start.sh: a missing pre_agent hook is reported as such" {
+  reservation_up
+  rm "$HOME/hooks/tenant hook.sh"
+  start_fails "pre_agent hook not found or not readable: $HOME/hooks/tenant hook.sh"
+}
+
+@test "tenant start.sh waits for a slow pre_agent hook: its failure is reported, its success is a start" {
+  reservation_up
+  printf '%s\n' 'sleep 1' 'return 3' >"$HOME/hooks/tenant hook.sh"
+  start_fails "pre_agent hook $HOME/hooks/tenant hook.sh failed with status 3"
+
+  printf '%s\n' 'sleep 1' "export HOOK_ONLY='slow'" >"$HOME/hooks/tenant hook.sh"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .already == false'
+  session_exists
+  wait_for 5 agent_started ten
+  assert_env ten HOOK_ONLY slow
+}
+
+@test "tenant start.sh: a hook that exits ends the set-up, and says so" {
+  reservation_up
+  printf '%s\n' 'exit 5' >"$HOME/hooks/tenant hook.sh"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "tenant session sac-ten could not start: the session ended during its set-up (status 5); see: sac agent logs ten"'
+  wait_for 3 no_session
+}

@@ -192,6 +192,20 @@ def test_tenant_hook_is_sourced_in_its_session(cluster, sac, stub):
     assert sac("agent", "start", path).returncode == 0
     (rec,) = cluster.wait_for(lambda: records(cluster, name), 10, "hooked tenant record")
     assert rec["env"]["TENANT_HOOK"] == "sourced"
+
+    # A set-up that fails is reported with its reason: the start waits for the
+    # session's report (here a slow hook), not a fixed delay.
+    hook.write_text("sleep 1\nreturn 7\n")
+    bad = unique("badhook")
+    r = sac("agent", "start", tenant(cluster, sac, stub, bad, pool,
+                                     slurm={"reservation": pool, "hooks": {"pre_agent": f"~/hooks/{pool}.sh"}}))
+    assert r.returncode == 1
+    assert f"tenant session sac-{bad} could not start: pre_agent hook {hook} failed with status 7" in r.stderr
+    missing = unique("noprog")
+    r = sac("agent", "start", tenant(cluster, sac, stub, missing, pool, claude={"command": "~/bin/no-such-agent"}))
+    assert r.returncode == 1
+    assert f"could not start: agent program not found: {cluster.home}/bin/no-such-agent" in r.stderr
+    assert alive_sessions(sac, pool) == {name}
     assert sac("reservations", "release", pool).returncode == 0
 
 
