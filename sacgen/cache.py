@@ -1,5 +1,6 @@
-"""Rendered scripts kept between runs of `sac` ($SAC_HOME/cache/), so that an
-operation on a known agent loads neither Jinja nor the YAML and schema stack.
+"""Rendered scripts and validated specs kept between runs of `sac`
+($SAC_HOME/cache/), so that an operation on a known agent loads neither Jinja
+nor the YAML and schema stack.
 
 A script is stored under a hash of everything its text depends on: the spec (all
 its fields), the artifact's name, sacgen's version, and the size and mtime of
@@ -7,6 +8,11 @@ every file of the sacgen package and its templates. A changed template or a
 newer sacgen therefore never meets an old script. Each file holds the hash of its
 own text on its first line and is checked on every read; a file that does not
 match (a torn write) is rendered again. SAC_CACHE=0 turns the cache off.
+
+A validated spec is stored under a hash of the YAML file's bytes, the path it is
+shown by, its name (the file's stem) and the same fingerprint of sacgen; only a
+file that passed every check is stored, so a file with problems is read and
+reported every time.
 """
 
 from __future__ import annotations
@@ -59,6 +65,53 @@ def artifact(spec, name: str) -> str:
         text = render_artifact(spec, name)
         _store(path, text)
     return text
+
+
+def spec(path: Path, where: str, validate):
+    """(spec, []) for the YAML file at path, shown as `where`: from the cache when
+    these very bytes were validated before, else validate(raw) -- (spec or None,
+    problems) -- whose valid spec is stored. None when the file cannot be read
+    (the caller reads it again, and reports why)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if not enabled():
+        return validate(raw)
+    h = hashlib.sha256(f"{_fingerprint()}\0spec\0{where}\0{path.stem}\0".encode())
+    h.update(raw)
+    store = _folder() / f"{h.hexdigest()}.spec"
+    text = _read(store)
+    if text is not None:
+        try:
+            return _spec_from_json(text), []
+        except (ValueError, KeyError, TypeError):
+            pass
+    got, problems = validate(raw)
+    if got is not None:
+        _store(store, _spec_to_json(got))
+    return got, problems
+
+
+def _spec_to_json(s) -> str:
+    import json
+
+    return json.dumps([s.kind, s._asdict()], ensure_ascii=False, sort_keys=True)
+
+
+def _spec_from_json(text: str):
+    import json
+
+    from .spec import AgentSpec, ReservationSpec
+
+    kind, fields = json.loads(text)
+    if kind == "Agent":
+        fields["flags"] = tuple(fields["flags"])
+        fields["env"] = tuple((k, v) for k, v in fields["env"])
+        return AgentSpec(**fields)
+    if kind == "Reservation":
+        return ReservationSpec(**fields)
+    raise ValueError(kind)
 
 
 def _read(path: Path) -> str | None:

@@ -28,7 +28,7 @@ def _render_one(spec, artifact: str) -> str:
 def load_agent_files(paths: list[Path]) -> list[AgentSpec]:
     from .spec import load_specs
 
-    specs = load_specs([str(p) for p in paths])
+    specs = load_specs([str(p) for p in paths], cached=True)
     agents = [s for s in specs if isinstance(s, AgentSpec)]
     for s in specs:
         if not isinstance(s, AgentSpec) and len(paths) == 1:

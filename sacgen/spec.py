@@ -113,15 +113,35 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
         return path.as_posix()
 
 
-def read_spec(path: Path, cwd: Path | None = None) -> tuple[Spec | None, list[Problem]]:
+def read_spec(path: Path, cwd: Path | None = None, cached: bool = False) -> tuple[Spec | None, list[Problem]]:
+    """The validated spec of one file, or its problems. cached: a file whose
+    bytes were validated before (by this sacgen, under the same name) is taken
+    from $SAC_HOME/cache without loading the YAML and schema stack."""
+    where = display_path(path, cwd)
+    if cached:
+        from .cache import spec as cached_spec
+
+        hit = cached_spec(path, where, lambda raw: _read_spec_bytes(raw, path.stem, where))
+        if hit is not None:
+            return hit
     from .loader import load_yaml
+
+    doc, problems = load_yaml(path, where)
+    return _checked(doc, problems, path.stem, where)
+
+
+def _read_spec_bytes(raw: bytes, stem: str, where: str) -> tuple[Spec | None, list[Problem]]:
+    from .loader import load_yaml_bytes
+
+    doc, problems = load_yaml_bytes(raw, where)
+    return _checked(doc, problems, stem, where)
+
+
+def _checked(doc, problems: list[Problem], stem: str, where: str) -> tuple[Spec | None, list[Problem]]:
     from .schema import check_document
 
-    where = display_path(path, cwd)
-    doc, problems = load_yaml(path, where)
     if doc is None:
         return None, problems
-    stem = path.stem
     kind, problems = check_document(doc, stem)
     if problems:
         return None, problems
@@ -144,14 +164,15 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return out
 
 
-def load_specs(paths: list[str]) -> list[Spec]:
-    """Read and validate every file; raise SpecError with every problem of every file."""
+def load_specs(paths: list[str], cached: bool = False) -> list[Spec]:
+    """Read and validate every file; raise SpecError with every problem of every
+    file. cached: see read_spec (sac uses it; sacgen build always validates)."""
     specs: list[Spec] = []
     problems: list[Problem] = []
     seen: dict[tuple, str] = {}
     cwd = Path.cwd().resolve()
     for path in expand_paths(paths):
-        spec, errs = read_spec(path, cwd)
+        spec, errs = read_spec(path, cwd, cached)
         problems.extend(errs)
         if spec is None:
             continue

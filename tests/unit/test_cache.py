@@ -105,3 +105,73 @@ def test_the_folder_stays_bounded(home, monkeypatch):
     for i in range(25):
         cache.artifact(tenant(name=f"t{i}"), "status.sh")
     assert len(list((home / "cache").iterdir())) <= 10
+
+
+# ----------------------------------------------------------------------------- validated specs
+
+def specs_stored(home):
+    return sorted((home / "cache").glob("*.spec"))
+
+
+def test_a_validated_spec_is_read_back_equal_and_without_validating(home, monkeypatch):
+    from sacgen.spec import load_specs
+
+    for src in ("examples/every-field/every-field.yaml", "examples/dev-helper/dev-helper.yaml",
+                "examples/dev-pool/dev-pool.yaml"):
+        path = str(ROOT / src)
+        (first,) = load_specs([path], cached=True)
+        assert first == load_specs([path])[0]
+        with monkeypatch.context() as m:
+            m.setattr("sacgen.spec._read_spec_bytes", lambda *a: pytest.fail("validated although cached"))
+            m.setattr("sacgen.spec._checked", lambda *a: pytest.fail("validated although cached"))
+            (again,) = load_specs([path], cached=True)
+        assert again == first and type(again) is type(first)
+        assert all(type(v) is type(getattr(first, k)) for k, v in again._asdict().items())
+    assert len(specs_stored(home)) == 3
+
+
+def test_a_hit_loads_neither_yaml_nor_jsonschema(home):
+    import subprocess
+    import sys
+
+    path = ROOT / "examples/dev-helper/dev-helper.yaml"
+    code = ("import sys; from sacgen.spec import load_specs; s = load_specs([sys.argv[1]], cached=True); "
+            "print(s[0].name, 'yaml' in sys.modules, 'jsonschema' in sys.modules)")
+    env = dict(os.environ, SAC_HOME=str(home))
+    out = [subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env,
+                          check=True).stdout.split() for _ in range(2)]
+    assert out == [["dev-helper", "True", "True"], ["dev-helper", "False", "False"]]
+
+
+def test_changed_bytes_are_validated_again_and_problems_are_never_stored(home, tmp_path):
+    from sacgen.errors import SpecError
+    from sacgen.spec import load_specs
+
+    path = tmp_path / "solo.yaml"
+    good = (ROOT / "examples/dev-helper/dev-helper.yaml").read_text()
+    path.write_text(good)
+    assert load_specs([str(path)], cached=True)[0].model == "sonnet"
+    path.write_text(good.replace("model: sonnet", "model: opus"))
+    assert load_specs([str(path)], cached=True)[0].model == "opus"
+    path.write_text(good.replace("model: sonnet", "model: [1]"))
+    for _ in range(2):
+        with pytest.raises(SpecError, match="spec.model"):
+            load_specs([str(path)], cached=True)
+    assert len(specs_stored(home)) == 2
+
+
+def test_a_torn_spec_file_is_validated_again_and_the_cache_can_be_off(home, monkeypatch):
+    from sacgen.spec import load_specs
+
+    path = ROOT / "examples/dev-helper/dev-helper.yaml"
+    (want,) = load_specs([str(path)], cached=True)
+    (stored,) = specs_stored(home)
+    stored.write_bytes(stored.read_bytes()[:-5])
+    assert load_specs([str(path)], cached=True) == [want]
+    stored.write_bytes(b"0" * 64 + b'\n["Agent", {"name": "forged"}]')
+    assert load_specs([str(path)], cached=True) == [want]
+    monkeypatch.setenv("SAC_CACHE", "0")
+    for f in specs_stored(home):
+        f.unlink()
+    assert load_specs([str(path)], cached=True) == [want]
+    assert specs_stored(home) == []
