@@ -7,6 +7,7 @@ so a template cannot put an unquoted value into a script.
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from functools import lru_cache
 
@@ -101,8 +102,6 @@ class _Fragments:
 
     def _calls(self, template: str) -> str:
         """The source of TEMPLATE and of the fragments it uses but the library."""
-        import re
-
         env = environment()
         source = env.loader.get_source(env, template)[0]
         if self._macros is None:
@@ -120,8 +119,6 @@ class _Library:
     blank and comment lines just above it) and the rest, which every script keeps."""
 
     def __init__(self, text: str):
-        import re
-
         pattern = re.compile(r"(?:^\n)*^((?:#[^\n]*\n)*)(sac_\w+)\(\) \{\n.*?^\}\n", re.M | re.S)
         self._word = re.compile(r"\bsac_\w+")
         self.parts: list[tuple[str | None, str]] = []  # (function name or None, text)
@@ -138,8 +135,6 @@ class _Library:
     def _called(self, text: str, names: set[str]) -> set[str]:
         """The helpers TEXT names outside its comment lines (a helper named in a
         comment is not called)."""
-        import re
-
         return set(self._word.findall(re.sub(r"(?m)^[ \t]*#.*$", "", text))) & names
 
     def subset(self, caller: str) -> str:
