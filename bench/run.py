@@ -1024,7 +1024,9 @@ def proposals(res: dict) -> list[str]:
             f"step that looks at the tenant's tmux pane on the compute node. (The program travels inside the ssh "
             f"command, not on stdin, which would cost one more round trip.) What would close the rest: a status "
             f"that needs no step (the reservation's tmux server writing its session list to the shared folder from "
-            f"tmux hooks, which status would read), and a client that starts faster than a Python interpreter. "
+            f"tmux hooks, which status would read -- at the price of answers that can lag behind on an NFS home, by the "
+            f"client's attribute cache, where the step asks the tmux server itself), and a client that starts faster "
+            f"than a Python interpreter. "
             f"`start` of a tenant also waits, by design, until the new session reports that its set-up (pre_agent hook, "
             f"workdir, program) is done and the agent is starting, with one more `srun`-side `tmux wait-for`.")
     sp = res.get("scale_profile")
