@@ -4,7 +4,7 @@ nor the YAML and schema stack.
 
 A script is stored under a hash of everything its text depends on: the spec (all
 its fields), the artifact's name, sacgen's version, and the size and mtime of
-every file of the sacgen package and its templates. A changed template or a
+every file of the sacgen package, its templates and its schemas. A changed template or a
 newer sacgen therefore never meets an old script. Each file holds the hash of its
 own text on its first line and is checked on every read; a file that does not
 match (a torn write) is rendered again. SAC_CACHE=0 turns the cache off.
@@ -33,10 +33,14 @@ def enabled() -> bool:
 @lru_cache(maxsize=None)
 def _fingerprint() -> str:
     from . import __version__
-    from .resources import template_dir
+    from .resources import schema_dir, template_dir
 
     h = hashlib.sha256(__version__.encode())
-    for root in (Path(__file__).resolve().parent, template_dir()):
+    package = Path(__file__).resolve().parent
+    # In a wheel the templates and schemas are inside the package; in a source
+    # tree (or an editable install) beside it.
+    roots = [package] + [d for d in (template_dir(), schema_dir()) if package not in d.parents]
+    for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(filenames):
@@ -96,7 +100,7 @@ def spec(path: Path, where: str, validate):
 def _spec_to_json(s) -> str:
     import json
 
-    return json.dumps([s.kind, s._asdict()], ensure_ascii=False, sort_keys=True)
+    return json.dumps([s.kind, s._asdict()], sort_keys=True)
 
 
 def _spec_from_json(text: str):

@@ -204,8 +204,34 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
         return None, [Problem(where, mark.line + 1 if mark else 1, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
     except (TypeError, ValueError) as e:  # e.g. unhashable keys
         return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
-    # Lines are looked up only for messages: mapped on the first lookup.
-    return Document(where, data, node=node), []
+    doc = Document(where, data, node=node)  # lines are mapped on the first lookup
+    bad = _surrogate(data, ())
+    if bad is not None:
+        return None, [Problem(where, doc.line_of(bad), _fmt(bad),
+                              "is not Unicode text: a lone surrogate (a \\ud800-\\udfff escape) cannot be written")]
+    return doc, []
+
+
+def _surrogate(value, path: tuple):
+    """The path of the first string (key or value) holding a lone surrogate."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and _SURROGATE.search(k):
+                return path + (k,)
+            found = _surrogate(v, path + (k,))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _surrogate(v, path + (i,))
+            if found is not None:
+                return found
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _compose(cls, text: str):

@@ -161,7 +161,7 @@ def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step
     for spec in specs:
         host = host_of(spec, reg)
         args = ("--force",) if force and not spec.tenant else ()
-        items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name)))
+        items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name, private=True)))
     return items
 
 
@@ -204,7 +204,7 @@ def _batched(items, members: set, env_key: str, label: str, helper: str):
     for name, host, step in items:
         if host in batched_hosts and host not in first:
             first.add(host)
-            step = Step(step.script, step.args, step.label, env=((env_key, batch),))
+            step = step._replace(env=((env_key, batch),))
         out.append((name, host, step))
     for host in batched_hosts:
         out.append((label, host, Step(_render_one(None, helper), (), label)))
@@ -342,7 +342,8 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
 
 
 def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
-    (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name))])
+    (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name,
+                                                            private=True))])
     if o.ok:
         fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
         with Registry().update() as r:
@@ -416,6 +417,6 @@ def run_script(path: Path, host: str, args: tuple) -> tuple[int, str, str]:
         script = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
-    batch = run_batch(host, [Step(script, args, path.name)])
+    batch = run_batch(host, [Step(script, args, path.name, private=True)])
     return (batch.steps[0].status if batch.steps[0].status is not None else batch.returncode,
             batch.stdout, batch.stderr)

@@ -25,9 +25,12 @@ END = "@sac-end "
 LOCAL_HOSTS = ("localhost",)
 
 
-class Step(namedtuple("Step", "script args label env", defaults=((), "", ()))):
+class Step(namedtuple("Step", "script args label env private", defaults=((), "", (), False))):
     """One script to run, with its arguments, and what it is about (for messages).
-    env: ((NAME, value), ...) exported for this and every later step."""
+    env: ((NAME, value), ...) exported for this and every later step. private: the
+    script holds values that may be secret (spec.env, a hold body, a user's
+    script), so it never travels in the remote command line, which other users of
+    the login node can read (ps)."""
 
     __slots__ = ()
 
@@ -123,14 +126,15 @@ def _tail(text: str) -> str:
 # (letters, digits, + / =: one word in any login shell): data on ssh's stdin only
 # flows once the session is set up, which costs one more network round trip.
 # Linux limits one argument, and sshd hands the command to the login shell as
-# one, to 128 KiB; a larger program goes on stdin.
+# one, to 128 KiB; a larger program goes on stdin. So does a private one: the
+# command line of the login shell is visible to every user of the host.
 INLINE_MAX = 64 * 1024
 
 
-def remote_command(payload: bytes) -> tuple[str, bytes | None]:
+def remote_command(payload: bytes, private: bool = False) -> tuple[str, bytes | None]:
     """The remote command for a program, and what to send on ssh's stdin (None:
     nothing)."""
-    if len(payload) <= INLINE_MAX:
+    if len(payload) <= INLINE_MAX and not private:
         import base64
 
         return f"echo {base64.b64encode(payload).decode()} | base64 -d | bash -l -s", None
@@ -143,7 +147,7 @@ def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> Bat
     if host in LOCAL_HOSTS:
         argv, stdin = ["bash", "-l", "-s"], payload
     else:
-        command, stdin = remote_command(payload)
+        command, stdin = remote_command(payload, private=any(s.private for s in steps))
         argv = ssh_argv(host, command)
     try:
         with tempfile.TemporaryFile() as err:

@@ -164,7 +164,7 @@ sac_kill() {
 sac_outcome_v() {
   local sac_line sac_out=""
   while IFS= read -r sac_line; do
-    if [[ $sac_line == "@"*" $2" ]]; then sac_out=${sac_line%% *}; fi
+    if [[ $sac_line == "@"*" $2" && $sac_line != "@reason "* ]]; then sac_out=${sac_line%% *}; fi
   done <<<"$3"
   printf -v "$1" '%s' "$sac_out"
 }

@@ -426,9 +426,12 @@ if [[ -n ${1:-} ]]; then
   : >"${1%/*}/opened"
 fi
 sac_told() { :; }
-# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
+# and names fixed here only: the hook may have changed PATH and any variable.
+sac_log=$log
 sac_quit() {
-  echo "sac: $1" | tee -a "$log"
+  printf 'sac: %s\n' "$1"
+  printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
   exit 1
 }

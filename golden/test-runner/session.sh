@@ -19,19 +19,25 @@ name=test-runner
 dir="$sac_root/agents/$name"
 pool=dev-pool
 log="$dir/agent.log"
-sac_channel=${1:-}
+# Fixed before the hook runs, which may change PATH, TMUX or any variable.
+sac_channel=${1:-} sac_state="$dir/launch-state" sac_tmux=tmux sac_socket=${TMUX:-}
+sac_socket=${sac_socket%%,*}
+if [[ -n $sac_channel ]]; then sac_tmux=$(type -P tmux) || sac_tmux=tmux; fi
 sac_told() {
   if [[ -n $sac_channel ]]; then
-    printf '%s\n' "$1" >"$dir/launch-state"
-    tmux wait-for -S "$sac_channel"
+    printf '%s\n' "$1" >"$sac_state"
+    "$sac_tmux" ${sac_socket:+-S "$sac_socket"} wait-for -S "$sac_channel" 2>/dev/null
     sac_channel=""
   fi
 }
 # A hook that exits, or anything else that ends this script during the set-up.
 trap 'sac_told "the session ended during its set-up (status $?)"' EXIT
-# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
+# and names fixed here only: the hook may have changed PATH and any variable.
+sac_log=$log
 sac_quit() {
-  echo "sac: $1" | tee -a "$log"
+  printf 'sac: %s\n' "$1"
+  printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
   exit 1
 }
@@ -57,7 +63,7 @@ agent=(claude --model sonnet --dangerously-skip-permissions)
 # which may set PATH), so that the launch can say so.
 PYTEST_ADDOPTS='-x -q' \
 type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
-trap - EXIT
+# (The EXIT trap stays: it tells nothing any more, and a hook may have set its own.)
 sac_told ready
 # A subshell that execs the agent: `exec` runs the program of that name even when
 # it is also a bash builtin (test, kill ...).

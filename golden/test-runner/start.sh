@@ -159,10 +159,16 @@ sac_launch() {
     done
     # Each session.sh tells when its agent is about to start, or why it could not
     # (launch-state, then a signal on its tmux channel): wait for that, no longer.
-    # All sessions set up at once; this waits for the slowest (at most 60 s).
+    # All sessions set up at once; this waits for the slowest, 60 s at most in all.
+    # The wait is cut into 1 s pieces only to notice a session that is gone
+    # without telling, and for tmux before 2.0, which drops a signal sent before
+    # anyone waits.
+    deadline=$((SECONDS + 60))
     for ((i = 0; i < n; i += 2)); do
       s=${launched[i]} state=${launched[i + 1]} told=""
-      timeout 60 tmux -L "$server" wait-for "sac-launch-$s-$$" 2>/dev/null
+      while [[ ! -s $state ]] && ((SECONDS < deadline)) && tmux -L "$server" has-session -t "=$s" 2>/dev/null; do
+        timeout 1 tmux -L "$server" wait-for "sac-launch-$s-$$" 2>/dev/null
+      done
       if [[ -r $state ]]; then IFS= read -r told <"$state"; fi
       rm -f "$state"
       if [[ $told != "" && $told != ready ]]; then
@@ -182,7 +188,7 @@ sac_launch() {
 sac_outcome_v() {
   local sac_line sac_out=""
   while IFS= read -r sac_line; do
-    if [[ $sac_line == "@"*" $2" ]]; then sac_out=${sac_line%% *}; fi
+    if [[ $sac_line == "@"*" $2" && $sac_line != "@reason "* ]]; then sac_out=${sac_line%% *}; fi
   done <<<"$3"
   printf -v "$1" '%s' "$sac_out"
 }
@@ -280,19 +286,25 @@ name=test-runner
 dir="$sac_root/agents/$name"
 pool=dev-pool
 log="$dir/agent.log"
-sac_channel=${1:-}
+# Fixed before the hook runs, which may change PATH, TMUX or any variable.
+sac_channel=${1:-} sac_state="$dir/launch-state" sac_tmux=tmux sac_socket=${TMUX:-}
+sac_socket=${sac_socket%%,*}
+if [[ -n $sac_channel ]]; then sac_tmux=$(type -P tmux) || sac_tmux=tmux; fi
 sac_told() {
   if [[ -n $sac_channel ]]; then
-    printf '%s\n' "$1" >"$dir/launch-state"
-    tmux wait-for -S "$sac_channel"
+    printf '%s\n' "$1" >"$sac_state"
+    "$sac_tmux" ${sac_socket:+-S "$sac_socket"} wait-for -S "$sac_channel" 2>/dev/null
     sac_channel=""
   fi
 }
 # A hook that exits, or anything else that ends this script during the set-up.
 trap 'sac_told "the session ended during its set-up (status $?)"' EXIT
-# The set-up failed: MESSAGE into the log (and to the launch); exit 1.
+# The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
+# and names fixed here only: the hook may have changed PATH and any variable.
+sac_log=$log
 sac_quit() {
-  echo "sac: $1" | tee -a "$log"
+  printf 'sac: %s\n' "$1"
+  printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
   exit 1
 }
@@ -318,7 +330,7 @@ agent=(claude --model sonnet --dangerously-skip-permissions)
 # which may set PATH), so that the launch can say so.
 PYTEST_ADDOPTS='-x -q' \
 type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
-trap - EXIT
+# (The EXIT trap stays: it tells nothing any more, and a hook may have set its own.)
 sac_told ready
 # A subshell that execs the agent: `exec` runs the program of that name even when
 # it is also a bash builtin (test, kill ...).

@@ -271,3 +271,20 @@ start_fails() {
   jcheck '.ok == false and .error == "tenant session sac-ten could not start: the session ended during its set-up (status 5); see: sac agent logs ten"'
   wait_for 3 no_session
 }
+
+@test "tenant start.sh: a hook that changes dir, log, TMUX and PATH and fails is still reported, and logged" {
+  reservation_up
+  printf '%s\n' 'dir=/nonexistent log=/nonexistent/x.log; unset TMUX; PATH=/nonexistent' 'return 9' \
+    >"$HOME/hooks/tenant hook.sh"
+  start_fails "pre_agent hook $HOME/hooks/tenant hook.sh failed with status 9"
+}
+
+@test "tenant start.sh: a hook's own EXIT trap stays, and runs when the session ends" {
+  reservation_up
+  printf '%s\n' "trap 'echo trapped >\"\$HOME/trap-ran\"' EXIT" >"$HOME/hooks/tenant hook.sh"
+  echo "exit 4" >"$STUB/agent-ten.mode"
+  run bash "$BUILT/start.sh" 3>&-
+  wait_for 5 is_file "$DIR/last-exit"
+  wait_for 5 is_file "$HOME/trap-ran"
+  assert_eq "$(<"$HOME/trap-ran")" trapped
+}

@@ -28,3 +28,37 @@ def test_a_large_program_goes_on_stdin():
     assert remote_command(payload) == ("bash -l -s", payload)
     command, stdin = remote_command(b"#" * INLINE_MAX)
     assert stdin is None and len(command) < 128 * 1024 - 64  # Linux's limit for one argument
+
+
+def test_a_private_program_never_travels_in_the_command_line(tmp_path, monkeypatch):
+    """Values that may be secret (spec.env in start.sh, a hold body in book.sh, a
+    user's script) go on stdin: the remote command line is visible to `ps`."""
+    from sacgen.remote import run_batch
+
+    fake = tmp_path / "ssh"
+    fake.write_text('#!/bin/bash\nprintf "%s" "${@: -1}" >"$0.cmd"\ncat >"$0.stdin"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("SAC_SSH", str(fake))
+    monkeypatch.setenv("SAC_SSH_CONTROL", "0")
+    secret = "export TOKEN=sk-very-secret\n"
+    for private, inline in ((True, False), (False, True)):
+        run_batch("somehost", [Step(secret, (), "x", private=private)])
+        command = (tmp_path / "ssh.cmd").read_text()
+        stdin = (tmp_path / "ssh.stdin").read_text()
+        assert command.startswith("echo ") == inline
+        assert ("sk-very-secret" in stdin) == (not inline)
+        if not inline:
+            assert command == "bash -l -s"
+
+
+def test_start_book_and_run_are_private(monkeypatch, tmp_path):
+    import inspect
+
+    from sacgen import ops
+    from sacgen.spec import load_specs
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    specs = [s for s in load_specs(["examples"]) if s.kind == "Agent" and not s.tenant]
+    assert all(step.private for _, _, step in ops.start_plan(specs, False))
+    for fn in (ops.book, ops.run_script):
+        assert "private=True" in inspect.getsource(fn)
