@@ -131,10 +131,19 @@ def _tail(text: str) -> str:
 INLINE_MAX = 64 * 1024
 
 
+def _inline_max() -> int:
+    """SAC_SSH_INLINE bytes (0: always stdin, for an sshd with a short command
+    limit), at most INLINE_MAX."""
+    try:
+        return max(0, min(int(os.environ.get("SAC_SSH_INLINE", INLINE_MAX)), INLINE_MAX))
+    except ValueError:
+        return INLINE_MAX
+
+
 def remote_command(payload: bytes, private: bool = False) -> tuple[str, bytes | None]:
     """The remote command for a program, and what to send on ssh's stdin (None:
     nothing)."""
-    if len(payload) <= INLINE_MAX and not private:
+    if len(payload) <= _inline_max() and not private:
         import base64
 
         return f"echo {base64.b64encode(payload).decode()} | base64 -d | bash -l -s", None

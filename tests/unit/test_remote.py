@@ -62,3 +62,13 @@ def test_start_book_and_run_are_private(monkeypatch, tmp_path):
     assert all(step.private for _, _, step in ops.start_plan(specs, False))
     for fn in (ops.book, ops.run_script):
         assert "private=True" in inspect.getsource(fn)
+
+
+def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
+    small = b"true\n"
+    monkeypatch.setenv("SAC_SSH_INLINE", "0")
+    assert remote_command(small) == ("bash -l -s", small)
+    monkeypatch.setenv("SAC_SSH_INLINE", "5")
+    assert remote_command(small)[1] is None and remote_command(small + b"\n")[1] is not None
+    monkeypatch.setenv("SAC_SSH_INLINE", str(10 * INLINE_MAX))
+    assert remote_command(b"#" * (INLINE_MAX + 1))[1] is not None
