@@ -7,13 +7,16 @@ import difflib
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import signal
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import OperationFailed, UsageError
+from .errors import OperationFailed, SpecError, UsageError
 from .render import render
 from .spec import Spec
 
@@ -55,10 +58,163 @@ def _manifest_json(entries: list[dict]) -> str:
     return f'{{\n  "artifacts": {artifacts},\n  "generator": {json.dumps(f"sacgen {__version__}")}\n}}\n'
 
 
+def build(paths: list[str], out: Path, jobs: int | None = None) -> tuple[int, int]:
+    """Load, validate, render and write every spec under PATHS to OUT, atomically
+    (see _staging). Returns (files written, specs).
+
+    JOBS processes (default: one per CPU, fewer for a small build) each take every
+    JOBS-th file, load, validate and render it, and write its artifacts into a
+    folder of its own under the temporary tree. The parent then decides which
+    specs stand, exactly as load_specs does (every problem of every file, in file
+    order), moves their folders into place and writes the manifest. The tree is the
+    same byte for byte whatever JOBS."""
+    from .spec import expand_paths, select
+
+    files = expand_paths(paths)
+    jobs = default_jobs(len(files)) if jobs is None else max(1, min(jobs, len(files) or 1))
+    umask = os.umask(0)  # modes exactly as rendered, with no chmod per file
+    try:
+        with _staging(out) as tmp:
+            stage = tmp / ".stage"
+            os.mkdir(stage, 0o755)
+            results = _run_shards(files, stage, jobs, out)
+            keep, problems = select((r[0], r[1]) for r in results)
+            if problems:
+                raise SpecError(problems)
+            entries: list[dict] = []
+            owner: dict[str, set] = {}
+            for i in sorted(keep, key=lambda i: (results[i][1][1], results[i][1][0])):
+                (kind, name, source), arts = results[i][1], results[i][2]
+                if name in owner:
+                    clash = next((a for a, _, _ in arts if a in owner[name]), arts[0][0])
+                    raise UsageError(f"{source}: {kind.lower()} {name!r} would overwrite {name}/{clash}; "
+                                     "agents and reservations need distinct names in one build")
+                owner[name] = {a for a, _, _ in arts}
+                os.rename(stage / str(i), tmp / name)
+                entries.extend({"path": f"{name}/{a}", "sha256": sha, "mode": f"{mode:04o}", "kind": kind,
+                                "name": name, "spec": source} for a, sha, mode in arts)
+            shutil.rmtree(stage)
+            _write_file(tmp / MANIFEST, _manifest_json(entries).encode("utf-8"), 0o644)
+    finally:
+        os.umask(umask)
+    return len(entries) + 1, len(keep)
+
+
+def default_jobs(files: int) -> int:
+    """One process per CPU this process may use, and per 50 files at least (a
+    process costs a few ms to start; below that the build stays in one)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8, files // 50))
+
+
+def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tuple]:
+    """[(problems, (kind, name, source) or None, [(artifact, sha256, mode)] or None)]
+    for every file, in order: shard 0 in this process, the others in forked ones."""
+    from .spec import read_spec
+
+    cwd = Path.cwd().resolve()
+    shards = [range(k, len(files), jobs) for k in range(jobs)]
+    children: dict[int, int] = {}  # pid -> shard
+    if jobs > 1:
+        _warm()  # what every shard needs, loaded once before the fork
+    try:
+        for k in range(1, jobs):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (child)
+                status = 70
+                try:
+                    with open(stage / f"shard-{k}", "wb") as f:
+                        pickle.dump(_shard(files, shards[k], stage, cwd, read_spec), f)
+                    status = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(status)
+            children[pid] = k
+        results: list = [None] * len(files)
+        parts = {0: _shard(files, shards[0], stage, cwd, read_spec)}
+        while children:
+            pid, status = os.wait()
+            k = children.pop(pid, None)
+            if k is None:
+                continue
+            if status != 0:
+                raise RuntimeError(f"sacgen build: the process building shard {k} failed (status {status:#x})")
+            with open(stage / f"shard-{k}", "rb") as f:
+                parts[k] = pickle.load(f)
+    finally:
+        for pid in children:  # only when this process failed
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+    for k, (part, failure) in parts.items():
+        if failure:
+            raise OperationFailed(f"{out}: cannot write: {failure}")
+        for i, r in zip(shards[k], part):
+            results[i] = r
+    return results
+
+
+def _shard(files, indices, stage: Path, cwd: Path, read_spec) -> tuple[list, str | None]:
+    """Load, validate, render and write the files at INDICES: (results, the first
+    write failure or None)."""
+    out = []
+    for i in indices:
+        spec, errs = read_spec(files[i], cwd)
+        if spec is None:
+            out.append((errs, None, None))
+            continue
+        arts = []
+        try:
+            folder = stage / str(i)
+            os.mkdir(folder, 0o755)
+            for art in render(spec):
+                data = art.text.encode("utf-8")
+                _write_file(folder / art.name, data, art.mode)
+                arts.append((art.name, hashlib.sha256(data).hexdigest(), art.mode))
+        except OSError as e:
+            return out, e.strerror or str(e)
+        out.append((errs, (spec.kind, spec.name, spec.source), arts))
+    return out, None
+
+
+def _warm() -> None:
+    """Import and compile, before forking, what every process would otherwise
+    do on its own: the YAML loader, both schema checks, every template."""
+    from . import loader  # noqa: F401
+    from .render import environment
+    from .resources import template_dir
+    from .schema import KINDS, fast_check
+
+    for kind in KINDS:
+        fast_check(kind)
+    env = environment()
+    for path in sorted(template_dir().rglob("*.jinja")):
+        env.get_template(path.relative_to(template_dir()).as_posix())
+
+
 def write_tree(files: dict[str, tuple[str, int]], out: Path) -> None:
-    """Write the whole tree to a temporary folder beside OUT, then swap it in: a
-    failed or interrupted build leaves OUT as it was. OUT must be absent, empty, or an earlier
-    build (has manifest.json): sacgen never replaces a folder it did not make."""
+    """Write FILES (as render_tree gives them) to OUT, atomically (see _staging)."""
+    umask = os.umask(0)
+    try:
+        with _staging(out) as tmp:
+            for folder in sorted({(tmp / rel).parent for rel in files} - {tmp}):
+                folder.mkdir(0o755, parents=True, exist_ok=True)
+            for rel, (text, mode) in sorted(files.items()):
+                _write_file(tmp / rel, text.encode("utf-8"), mode)
+    finally:
+        os.umask(umask)
+
+
+@contextmanager
+def _staging(out: Path):
+    """A temporary folder beside OUT to write the whole tree into; when the block
+    ends without error it is synced and swapped in for OUT, otherwise removed: a
+    failed or interrupted build leaves OUT as it was. OUT must be absent, empty, or
+    an earlier build (has manifest.json): sacgen never replaces a folder it did
+    not make."""
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -73,34 +229,34 @@ def write_tree(files: dict[str, tuple[str, int]], out: Path) -> None:
     except OSError as e:
         raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
     try:
-        for folder in sorted({(tmp / rel).parent for rel in files}):
-            folder.mkdir(parents=True, exist_ok=True)
-        # Creating thousands of files is the file system's work, not Python's:
-        # a few threads keep it busy.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            for _ in pool.map(lambda item: _write_file(tmp / item[0], *item[1]), sorted(files.items())):
-                pass
-        os.chmod(tmp, 0o755)
-        # Every file on disk before the swap, with one sync rather than one fsync
-        # per file (thousands for a large build).
-        os.sync()
-        old = None
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as e:
+        try:
+            yield tmp
+            os.chmod(tmp, 0o755)
+            # Every file on disk before the swap, with one sync rather than one
+            # fsync per file (thousands for a large build).
+            os.sync()
+            old = None
+            if out.exists():
+                old = parent / f".{out.name}.old-{os.getpid()}"
+                os.rename(out, old)
+            os.rename(tmp, out)
+        except OSError as e:
+            raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_file(path: Path, text: str, mode: int) -> None:
+def _write_file(path: Path, data: bytes, mode: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with open(fd, "wb") as f:
-        f.write(text.encode("utf-8"))
-    os.chmod(path, mode)  # whatever the umask
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def check_tree(files: dict[str, tuple[str, int]], golden: Path) -> str:

@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     g = b.add_mutually_exclusive_group(required=True)
     g.add_argument("-o", "--output", metavar="OUT", help="write OUT/<name>/... and OUT/manifest.json")
     g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs")
+    b.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                   help="processes that load, validate and render (default: one per CPU, fewer for few files)")
     s = sub.add_parser("schema", help="print the JSON Schema",
                        epilog="example:\n  sacgen schema --kind Reservation",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("shell", choices=["bash", "zsh"])
     return p
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (got {text!r})")
+    return int(text)
 
 
 def run(argv: list[str]) -> int:
@@ -67,6 +75,12 @@ def run(argv: list[str]) -> int:
 
             sys.stdout.write((schema_dir() / KINDS[args.kind]).read_text(encoding="utf-8"))
             return 0
+        if args.command == "build" and args.output:
+            from .build import build
+
+            nfiles, nspecs = build(args.paths, args.output, args.jobs)
+            print(f"wrote {nfiles} files for {nspecs} specs to {args.output}")
+            return 0
         from .spec import load_specs
 
         specs = load_specs(args.paths)
@@ -74,20 +88,16 @@ def run(argv: list[str]) -> int:
             for spec in specs:
                 print(f"{spec.source}: ok ({spec.kind} {spec.name})")
             return 0
-        from .build import check_tree, render_tree, write_tree
+        from .build import check_tree, render_tree
 
         files = render_tree(specs)
-        if args.check:
-            diff = check_tree(files, args.check)
-            if diff:
-                sys.stdout.write(diff)
-                print(f"sacgen: {args.check} differs from the build (run `make golden` to regenerate)",
-                      file=sys.stderr)
-                return 1
-            print(f"{args.check}: up to date ({len(files)} files)")
-            return 0
-        write_tree(files, args.output)
-        print(f"wrote {len(files)} files for {len(specs)} specs to {args.output}")
+        diff = check_tree(files, args.check)
+        if diff:
+            sys.stdout.write(diff)
+            print(f"sacgen: {args.check} differs from the build (run `make golden` to regenerate)",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.check}: up to date ({len(files)} files)")
         return 0
     except SacError as e:
         print(e.render("sacgen"), file=sys.stderr)

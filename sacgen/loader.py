@@ -205,7 +205,9 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
     except (TypeError, ValueError) as e:  # e.g. unhashable keys
         return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
     doc = Document(where, data, node=node)  # lines are mapped on the first lookup
-    bad = _surrogate(data, ())
+    # A lone surrogate can only come from a \u escape (strict UTF-8 decoding
+    # refuses one in the bytes): no backslash, nothing to look for.
+    bad = _surrogate(data, ()) if "\\" in text else None
     if bad is not None:
         return None, [Problem(where, doc.line_of(bad), _fmt(bad),
                               "is not Unicode text: a lone surrogate (a \\ud800-\\udfff escape) cannot be written")]

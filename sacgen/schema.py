@@ -87,6 +87,18 @@ def _validator(kind: str):
     return cls(load_schema(kind), registry=registry)
 
 
+@lru_cache(maxsize=None)
+def fast_check(kind: str):
+    """sacgen.schemacheck's predicate for KIND's schema (None if unsupported)."""
+    from .schemacheck import Unsupported, compile_schema
+
+    others = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
+    try:
+        return compile_schema(load_schema(kind), others)
+    except Unsupported:
+        return None
+
+
 def _pattern(validator, pattern, instance, schema):
     """The `pattern` keyword with ECMA-262's `$` (see ecma_pattern)."""
     from jsonschema.exceptions import ValidationError
@@ -178,6 +190,11 @@ def _message(err) -> list[tuple[tuple, str]]:
 
 
 def _schema_problems(doc: Document, kind: str) -> list[Problem]:
+    from .schemacheck import plain
+
+    fast = fast_check(kind)
+    if fast is not None and plain(doc.data) and fast(doc.data):
+        return []  # valid; jsonschema would say the same (see sacgen.schemacheck)
     problems: list[Problem] = []
     for err in _validator(kind).iter_errors(doc.data):
         if err.validator == "propertyNames":

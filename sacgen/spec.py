@@ -167,24 +167,33 @@ def expand_paths(paths: list[str]) -> list[Path]:
 def load_specs(paths: list[str], cached: bool = False) -> list[Spec]:
     """Read and validate every file; raise SpecError with every problem of every
     file. cached: see read_spec (sac uses it; sacgen build always validates)."""
-    specs: list[Spec] = []
-    problems: list[Problem] = []
-    seen: dict[tuple, str] = {}
     cwd = Path.cwd().resolve()
-    for path in expand_paths(paths):
-        spec, errs = read_spec(path, cwd, cached)
-        problems.extend(errs)
-        if spec is None:
-            continue
-        # Agents and reservations have separate name spaces on the cluster.
-        key = (spec.kind, spec.name)
-        if key in seen and seen[key] != spec.source:
-            problems.append(Problem(spec.source, 1, "(document)",
-                                    f"{spec.kind.lower()} name {spec.name!r} is also defined in {seen[key]}"))
-            continue
-        if key not in seen:
-            seen[key] = spec.source
-            specs.append(spec)
+    results = [read_spec(path, cwd, cached) for path in expand_paths(paths)]
+    keep, problems = select(
+        (errs, None if spec is None else (spec.kind, spec.name, spec.source)) for spec, errs in results)
     if problems:
         raise SpecError(problems)
-    return specs
+    return [results[i][0] for i in keep]
+
+
+def select(results) -> tuple[list[int], list[Problem]]:
+    """RESULTS, one (problems, (kind, name, source) or None) per file in order ->
+    the indices of the specs to keep and every problem, in file order. The same
+    file named twice counts once; a (kind, name) defined by two files is a problem
+    of the second. (Agents and reservations have separate name spaces on the cluster.)"""
+    keep: list[int] = []
+    problems: list[Problem] = []
+    seen: dict[tuple, str] = {}
+    for i, (errs, meta) in enumerate(results):
+        problems.extend(errs)
+        if meta is None:
+            continue
+        kind, name, source = meta
+        if (kind, name) in seen:
+            if seen[kind, name] != source:
+                problems.append(Problem(source, 1, "(document)",
+                                        f"{kind.lower()} name {name!r} is also defined in {seen[kind, name]}"))
+            continue
+        seen[kind, name] = source
+        keep.append(i)
+    return keep, problems

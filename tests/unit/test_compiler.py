@@ -204,3 +204,70 @@ def test_manifest_is_indented_json_with_sorted_keys(entries):
 
     want = json.dumps({"generator": f"sacgen {__version__}", "artifacts": entries}, indent=2, sort_keys=True)
     assert _manifest_json(entries) == want + "\n"
+
+
+def _tree(folder):
+    """{relative path: (bytes, or None for a folder; mode)} of everything under FOLDER."""
+    return {p.relative_to(folder).as_posix(): (None if p.is_dir() else p.read_bytes(), p.stat().st_mode & 0o7777)
+            for p in sorted(folder.rglob("*"))}
+
+
+def _many_specs(folder, n=40):
+    for i in range(n):
+        d = folder / f"set{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        body = ("  runtime: slurm-tenant\n  model: sonnet\n  slurm:\n    reservation: pool\n" if i % 2 else
+                f"  runtime: slurm\n  model: opus\n  env:\n    INDEX: '{i}'\n  slurm:\n    cpus_per_task: {i % 4 + 1}\n")
+        (d / f"a{i:03d}.yaml").write_text(f"apiVersion: scitex-agent-container/v3\nkind: Agent\nspec:\n{body}")
+
+
+def test_parallel_build_writes_the_same_tree_byte_for_byte(tmp_path):
+    _many_specs(tmp_path / "src")
+    trees = []
+    for jobs in ("1", "2", "3"):
+        out = tmp_path / f"out{jobs}"
+        r = run_cli("sacgen", "build", "examples", str(tmp_path / "src"), "-j", jobs, "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"wrote {len(render_tree(load_specs(['examples', str(tmp_path / 'src')])))} files for ")
+        trees.append(_tree(out))
+    assert trees[0] == trees[1] == trees[2]
+    # and the same as the in-memory render (what --check compares against)
+    files = render_tree(load_specs(["examples", str(tmp_path / "src")]))
+    assert {rel: v for rel, v in trees[0].items() if v[0] is not None} == \
+        {rel: (text.encode(), mode) for rel, (text, mode) in files.items()}
+    assert {rel: mode for rel, (data, mode) in trees[0].items() if data is None} == \
+        {rel.split("/")[0]: 0o755 for rel in files if "/" in rel}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out1", "out2", "out3", "src"]
+
+
+def test_parallel_build_reports_what_a_serial_one_does(tmp_path):
+    _many_specs(tmp_path / "src", 12)
+    twin = tmp_path / "src" / "set2" / "a000.yaml"  # a000 again, in another folder
+    twin.write_text((tmp_path / "src" / "set0" / "a000.yaml").read_text())
+    clash = tmp_path / "src" / "set1" / "a001.yaml"
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "a001.yaml").write_text(  # a reservation named like an agent
+        "apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec:\n  host: spartan\n")
+    runs = {}
+    for case, paths in {"invalid": ["tests/fixtures/invalid", str(tmp_path / "src")],
+                        "clash": [str(tmp_path / "res"), str(clash)]}.items():
+        for jobs in ("1", "3"):
+            out = tmp_path / f"{case}-{jobs}"
+            r = run_cli("sacgen", "build", *paths, "-j", jobs, "-o", str(out))
+            assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+            assert not out.exists()
+            runs[case, jobs] = r.stderr
+        assert runs[case, "1"] == runs[case, "3"]
+    assert f"agent name 'a000' is also defined in {tmp_path}/src/set0/a000.yaml" in runs["invalid", "1"]
+    assert runs["invalid", "1"].count("\n") > 60
+    assert "would overwrite a001/status.sh" in runs["clash", "1"]
+    with pytest.raises(Exception) as e:
+        render_tree(load_specs([str(tmp_path / "res"), str(clash)]))
+    assert e.value.message in runs["clash", "1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res", "src"], "no temporary folders left behind"
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two", ""])
+def test_jobs_must_be_a_positive_number(jobs, tmp_path):
+    r = run_cli("sacgen", "build", "examples", "-j", jobs, "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "--jobs" in r.stderr and "Traceback" not in r.stderr
