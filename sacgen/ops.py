@@ -161,7 +161,10 @@ def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step
     for spec in specs:
         host = host_of(spec, reg)
         args = ("--force",) if force and not spec.tenant else ()
-        items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name, private=True)))
+        # spec.env holds the agent's secrets, if any: such a program never goes into
+        # the login shell's command line (sacgen.remote.remote_command).
+        items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name,
+                                            private=bool(spec.env))))
     return items
 
 
@@ -343,7 +346,7 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
 
 def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
     (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name,
-                                                            private=True))])
+                                                            private=spec.hold_body is not None))])
     if o.ok:
         fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
         with Registry().update() as r:

@@ -51,7 +51,7 @@ def test_a_private_program_never_travels_in_the_command_line(tmp_path, monkeypat
             assert command == "bash -l -s"
 
 
-def test_start_book_and_run_are_private(monkeypatch, tmp_path):
+def test_start_and_book_are_private_when_they_carry_values_and_run_always(monkeypatch, tmp_path):
     import inspect
 
     from sacgen import ops
@@ -59,9 +59,13 @@ def test_start_book_and_run_are_private(monkeypatch, tmp_path):
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = [s for s in load_specs(["examples"]) if s.kind == "Agent" and not s.tenant]
-    assert all(step.private for _, _, step in ops.start_plan(specs, False))
-    for fn in (ops.book, ops.run_script):
-        assert "private=True" in inspect.getsource(fn)
+    assert any(s.env for s in specs) and any(not s.env for s in specs)
+    for spec, (_, _, step) in zip(specs, ops.start_plan(specs, False)):
+        assert step.private == bool(spec.env), spec.name
+        values = [v for _, v in spec.env]
+        assert not values or all(v not in remote_command(step.script.encode(), step.private)[0] for v in values)
+    assert "private=spec.hold_body is not None" in inspect.getsource(ops.book)
+    assert "private=True" in inspect.getsource(ops.run_script)
 
 
 def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
