@@ -716,7 +716,19 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
                 r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-o", out], env=env),
                          "sacgen build (tmpfs)")
                 mem_times.append(r.seconds)
+        # The same in one process (-j 1), to show what the processes bring.
+        serial_times = []
+        for k in range(reps):
+            out = self.work / f"compile-out-j1-{k}"
+            outs.append(out)
+            r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-j", "1", "-o", out], env=env),
+                     "sacgen build -j 1")
+            serial_times.append(r.seconds)
+        jobs = int(must(run([sys.executable, "-c", f"from sacgen.build import default_jobs; print(default_jobs({n}))"],
+                            env=env), "default_jobs").out)
         res = {"agents": n, "mix": "500 runtime slurm + 500 slurm-tenant", "seconds": stat(times),
+               "jobs": jobs, "serial_seconds": stat(serial_times),
+               "serial_agents_per_s": round(n / med(serial_times), 1),
                "output_bytes": out_bytes,
                "tmpfs_seconds": stat(mem_times) if mem_times else None,
                "tmpfs_agents_per_s": round(n / med(mem_times), 1) if mem_times else None,
@@ -745,7 +757,7 @@ from sacgen.cli_sacgen import main
 pr = cProfile.Profile()
 t = time.perf_counter()
 pr.enable()
-rc = main(["build", {str(sub)!r}, "-o", {str(prof_out)!r}])
+rc = main(["build", {str(sub)!r}, "-j", "1", "-o", {str(prof_out) + "-profile"!r}])
 pr.disable()
 total = time.perf_counter() - t
 st = pstats.Stats(pr)
@@ -764,6 +776,7 @@ print(json.dumps({{"rc": rc, "agents": {n // 4}, "total": round(total, 4), "top_
                               "libyaml").out.strip() == "True"
         r = must(run([sys.executable, "-c", code], env=env), "compile profile")
         shutil.rmtree(prof_out, ignore_errors=True)
+        shutil.rmtree(f"{prof_out}-profile", ignore_errors=True)
         shutil.rmtree(sub, ignore_errors=True)
         res["profile"] = json.loads(r.out.strip().splitlines()[-1])
         for out in [*outs, src]:
@@ -1088,22 +1101,20 @@ def proposals(res: dict) -> list[str]:
     c = res.get("compile")
     if c and not c["holds"]:
         ip = c["in_process"]
-        tt = {x["function"]: x for x in c["profile"]["top_tottime"]}
-        op = next((x for k, x in tt.items() if "io.open" in k), None)
         mb = c.get("output_bytes", 0) / 1e6
         out.append(
-            f"**Compile ({c['agents_per_s']:.0f} agents/s < {COMPILE_TARGET}).** Writing the {ip['files']} files "
-            f"({mb:.0f} MB; each script carries the helpers it calls, so that it runs on its own) takes "
-            f"{fmt_s(ip['write_s'])} on this machine's disk, with one `sync` for the whole tree"
-            + (f" (profile of {c['profile']['agents']} agents: open {fmt_s(op['tottime'] if op else 0)})" if op else "")
+            f"**Compile ({c['agents_per_s']:.0f} agents/s < {COMPILE_TARGET}).** The build runs in {c['jobs']} "
+            f"processes here (one per CPU; in one process: {c['serial_agents_per_s']:.0f} agents/s), and a valid "
+            f"file is checked by the schema compiled into Python (sacgen/schemacheck.py), not by jsonschema. What "
+            f"is left, per process: writing the {ip['files']} files ({mb:.0f} MB; each script carries the helpers "
+            f"it calls, so that it runs on its own) takes {fmt_s(ip['write_s'])} in one process on this machine's "
+            f"disk (ext4), with one `sync` for the whole tree"
             + (f"; into tmpfs the whole build does {c['tmpfs_agents_per_s']:.0f} agents/s"
                if c.get("tmpfs_agents_per_s") else "")
             + f". Loading and validating the YAMLs (libyaml parser {'installed' if c.get('libyaml') else 'missing'}) "
-            f"takes {fmt_s(ip['load_and_validate_s'])}, rendering {fmt_s(ip['render_s'])}, one after the other on "
-            f"one core: without writing the build does {ip['agents_per_s_without_writing']:.0f} agents/s. What would "
-            f"close the rest: building in several processes (at most 2x on this 2-core machine), validation without "
-            f"jsonschema's generic engine (about half of the load time in the profile below), and, for the bytes, "
-            f"the helpers shipped once per host and sourced -- at the price of scripts that no longer stand alone.")
+            f"takes {fmt_s(ip['load_and_validate_s'])} in one process, rendering (Jinja) {fmt_s(ip['render_s'])}. "
+            f"What would close the rest: more cores (the work divides between processes), and fewer bytes: the "
+            f"helpers shipped once per host and sourced -- at the price of scripts that no longer stand alone.")
     s = res.get("startup")
     if s:
         for k, v in s["commands"].items():
@@ -1268,15 +1279,17 @@ def write_md(res: dict, path: Path, plot: str | None) -> None:
         tot = ip["load_and_validate_s"] + ip["render_s"] + ip["write_s"]
         w(f"`sacgen build` of {c['agents']} generated YAMLs ({c['mix']}) to a fresh folder, whole command "
           f"(interpreter start included): {fmt_s(c['seconds']['median'])} -> **{c['agents_per_s']:.0f} agents/s** "
-          f"(target >= {COMPILE_TARGET}: {ok(c['holds'])}). Output: {c.get('output_bytes', 0) / 1e6:.0f} MB."
+          f"(target >= {COMPILE_TARGET}: {ok(c['holds'])}), in {c.get('jobs', 1)} processes (the default: one per "
+          f"CPU); with `-j 1`: {fmt_s(c['serial_seconds']['median'])} -> {c['serial_agents_per_s']:.0f} agents/s. "
+          f"Output: {c.get('output_bytes', 0) / 1e6:.0f} MB."
           + (f" The same builds into tmpfs (memory, no disk): {fmt_s(c['tmpfs_seconds']['median'])} -> "
              f"{c['tmpfs_agents_per_s']:.0f} agents/s." if c.get("tmpfs_seconds") else "") + "\n")
-        w(f"Where the time goes (one build in-process, no profiler): load + validate the YAMLs "
+        w(f"Where the time goes (one build in one process, no profiler): load + validate the YAMLs "
           f"{fmt_s(ip['load_and_validate_s'])} ({ip['load_and_validate_s'] / tot:.0%}), render "
           f"{fmt_s(ip['render_s'])} ({ip['render_s'] / tot:.0%}), write {ip['files']} files "
           f"{fmt_s(ip['write_s'])} ({ip['write_s'] / tot:.0%}); without writing "
           f"{ip['agents_per_s_without_writing']:.0f} agents/s.\n")
-        w(f"cProfile of a build of {c['profile']['agents']} of the YAMLs, top 10 by own time:\n")
+        w(f"cProfile of a build (`-j 1`) of {c['profile']['agents']} of the YAMLs, top 10 by own time:\n")
         w("| function | calls | own time | cumulative |\n|---|---|---|---|")
         for x in c["profile"]["top_tottime"]:
             w(f"| `{x['function']}` | {x['ncalls']} | {x['tottime']:.3f} s | {x['cumtime']:.3f} s |")

@@ -234,6 +234,29 @@ def _merge_queued(outcomes: list[Outcome], label: str) -> list[Outcome]:
 
 
 SNAPSHOT = "(snapshot)"
+PREFETCH = "(prefetch)"
+
+
+def _prefetched(items, specs: dict) -> list:
+    """Before the status steps of a batch that looks at two jobs or more on one
+    host, a step that lists the tmux panes of all of them at once
+    (snapshot-prefetch.sh; it takes over the batch's environment)."""
+    targets: dict[str, list[str]] = {}
+    for name, host, step in items:
+        spec = specs.get(name)
+        if spec is not None:
+            target = f"tenant:{spec.reservation}" if spec.tenant else f"slurm:{spec.name}"
+            if target not in targets.setdefault(host, []):
+                targets[host].append(target)
+    out, done = [], set()
+    for name, host, step in items:
+        if step.env and host not in done and len(targets.get(host, ())) > 1:
+            done.add(host)
+            out.append((PREFETCH, host, Step(_render_one(None, "snapshot-prefetch.sh"), tuple(targets[host]),
+                                             PREFETCH, env=step.env)))
+            step = step._replace(env=())
+        out.append((name, host, step))
+    return out
 
 
 def status(names: list[str]) -> list[Outcome]:
@@ -243,8 +266,8 @@ def status(names: list[str]) -> list[Outcome]:
         spec, host = known_agent(name, reg)
         specs[name] = spec
         items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
-    batched = _batched(items, set(names), "SAC_SNAPSHOT", SNAPSHOT, "snapshot-cleanup.sh")
-    outcomes = [o for o in run_grouped(batched) if o.name != SNAPSHOT]
+    batched = _prefetched(_batched(items, set(names), "SAC_SNAPSHOT", SNAPSHOT, "snapshot-cleanup.sh"), specs)
+    outcomes = [o for o in run_grouped(batched) if o.name not in (SNAPSHOT, PREFETCH)]
     for o in outcomes:
         o.result.setdefault("name", o.name)
         o.result["host"] = o.host

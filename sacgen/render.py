@@ -215,9 +215,14 @@ def render_snapshot_cleanup() -> str:
     return _render("snapshot-cleanup.sh.jinja")
 
 
+def render_snapshot_prefetch() -> str:
+    """The step that lists the panes of every job of a status batch at once."""
+    return _render("snapshot-prefetch.sh.jinja")
+
+
 # The scripts of a batch rather than of one spec (a step at the end of a connection).
 BATCH_HELPERS = {"launch-queue.sh": render_launch_queue, "stop-queue.sh": render_stop_queue,
-                 "snapshot-cleanup.sh": render_snapshot_cleanup}
+                 "snapshot-cleanup.sh": render_snapshot_cleanup, "snapshot-prefetch.sh": render_snapshot_prefetch}
 
 # The artifacts whose templates include the text of others (here-documents).
 _NEEDS_ALL = {"start.sh", "book.sh"}

@@ -144,14 +144,7 @@ sac_pane_v() {
     return 0
   fi
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$sac_job-$sac_socket"
-  if [[ ! -e $sac_snap ]]; then
-    sac_in_job "$sac_job" "$sac_node" bash -c '
-      tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null
-      echo "@ps"
-      ps -e -o ppid=,pid=,comm= 2>/dev/null
-      echo "@listed"' _ "$sac_socket" </dev/null >"$sac_snap.raw" 2>&1
-    sac_snapshot_panes "$sac_snap"
-  fi
+  [[ -e $sac_snap ]] || sac_pane_snapshot "$sac_socket" "$sac_job" "$sac_node"
   if [[ ! -e $sac_snap ]]; then
     printf -v "$1" '%s' "$(<"$sac_snap.raw")"
     return 0
@@ -163,6 +156,19 @@ sac_pane_v() {
     fi
   done <"$sac_snap"
   printf -v "$1" '@rc=1'
+}
+
+# sac_pane_snapshot SOCKET JOB NODE: the snapshot of tmux server SOCKET's panes
+# in running job JOB, for batch $SAC_SNAPSHOT (one step into the job): the file
+# sac_pane_v reads, or, when the node could not be asked, its .raw with the error.
+sac_pane_snapshot() {
+  local sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$2-$1"
+  sac_in_job "$2" "$3" bash -c '
+    tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null
+    echo "@ps"
+    ps -e -o ppid=,pid=,comm= 2>/dev/null
+    echo "@listed"' _ "$1" </dev/null >"$sac_snap.raw" 2>&1
+  sac_snapshot_panes "$sac_snap"
 }
 
 # From a pane listing and the node's `ps` (FILE.raw): FILE with one

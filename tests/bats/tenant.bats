@@ -288,3 +288,81 @@ start_fails() {
   wait_for 5 is_file "$HOME/trap-ran"
   assert_eq "$(<"$HOME/trap-ran")" trapped
 }
+
+
+# prefetch_script: the batch's prefetch step, as sac renders it, in $SAC_T/prefetch.sh.
+prefetch_script() {
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c \
+    'from sacgen.render import render_snapshot_prefetch; print(render_snapshot_prefetch(), end="")' >"$SAC_T/prefetch.sh"
+}
+
+@test "snapshot-prefetch.sh (sac list): one step per running job, all at once; status.sh then takes none" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  # Two agents of runtime slurm, running in jobs of their own, and one pending.
+  for a in a1 a2; do
+    tmux -L "sac-$a" new-session -d -s "sac-$a" 'sleep 300' 3>&-
+  done
+  squeue_add sac-a1 401 RUNNING node7
+  squeue_add sac-a2 402 RUNNING node8
+  squeue_add sac-a3 403 PENDING
+  prefetch_script
+  # An srun that waits until three have started (10 s at most, then it notes
+  # that it waited alone): one after the other, the first would wait it out.
+  mv "$STUB_BIN/srun" "$STUB_BIN/srun.real"
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'd=%q\n' "$STUB"
+    printf 'real=%q\n' "$STUB_BIN/srun.real"
+    cat <<'STUB_EOF'
+: >"$d/srun.started.$$"
+for _ in $(seq 200); do
+  started=("$d"/srun.started.*)
+  ((${#started[@]} >= 3)) && exec "$real" "$@"
+  sleep 0.05
+done
+: >"$d/srun.alone"
+exec "$real" "$@"
+STUB_EOF
+  } >"$STUB_BIN/srun"
+  chmod +x "$STUB_BIN/srun"
+  : >"$STUB/srun.log"
+  : >"$STUB/squeue.log"
+  export SAC_SNAPSHOT=b9
+  run bash "$SAC_T/prefetch.sh" tenant:pool1 slurm:a1 slurm:a2 slurm:a3 tenant:pool1 tenant:nowhere
+  [ "$status" -eq 0 ]
+  assert_eq "$output" ""
+  [ ! -e "$STUB/srun.alone" ]
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 3
+  assert_eq "$(calls squeue)" 1
+  grep -q -- '--jobid=301' "$STUB/srun.log"
+  grep -q -- '--jobid=401' "$STUB/srun.log"
+  grep -q -- '--jobid=402' "$STUB/srun.log"
+  grep -q '^sac-a1|sleep$' "$SAC_REMOTE_HOME/.snapshot-b9.tmux-401-sac-a1"
+  grep -q '^sac-a2|sleep$' "$SAC_REMOTE_HOME/.snapshot-b9.tmux-402-sac-a2"
+  # The tenant's status now reads the snapshot: no step of its own.
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == true and .pane_command != null'
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 3
+  assert_eq "$(calls squeue)" 1
+  for a in a1 a2; do tmux -L "sac-$a" kill-server; done
+}
+
+@test "snapshot-prefetch.sh when squeue fails: nothing listed, nothing printed, status.sh reports it" {
+  reservation_up
+  : >"$STUB/squeue.fail"
+  prefetch_script
+  export SAC_SNAPSHOT=b10
+  run bash "$SAC_T/prefetch.sh" tenant:pool1 slurm:a1
+  [ "$status" -eq 0 ]
+  assert_eq "$output" ""
+  assert_eq "$(calls srun)" 0
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.state == "UNKNOWN"'
+}

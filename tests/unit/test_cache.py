@@ -23,7 +23,7 @@ def test_render_artifact_is_exactly_render(spec):
 
 
 def test_render_artifact_of_the_batch_helpers():
-    assert set(BATCH_HELPERS) == {"launch-queue.sh", "stop-queue.sh", "snapshot-cleanup.sh"}
+    assert set(BATCH_HELPERS) == {"launch-queue.sh", "stop-queue.sh", "snapshot-cleanup.sh", "snapshot-prefetch.sh"}
     for name, render_helper in BATCH_HELPERS.items():
         assert render_artifact(None, name) == render_helper()
 

@@ -76,3 +76,34 @@ def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
     assert remote_command(small)[1] is None and remote_command(small + b"\n")[1] is not None
     monkeypatch.setenv("SAC_SSH_INLINE", str(10 * INLINE_MAX))
     assert remote_command(b"#" * (INLINE_MAX + 1))[1] is not None
+
+
+def test_a_status_batch_over_several_jobs_lists_their_panes_first_and_at_once(monkeypatch, tmp_path):
+    from sacgen import ops
+    from sacgen.spec import load_specs
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
+    tenants = [n for n, s in specs.items() if s.tenant and s.reservation == "dev-pool"]
+    solo = [n for n, s in specs.items() if not s.tenant]
+    assert len(tenants) >= 2 and len(solo) >= 2
+
+    def plan(names, hosts):
+        items = [(n, hosts[n], Step(f"echo {n}\n", (), n)) for n in names]
+        return ops._prefetched(ops._batched(items, set(names), "SAC_SNAPSHOT", ops.SNAPSHOT, "snapshot-cleanup.sh"),
+                               specs)
+
+    # Tenants of one reservation: one job, nothing to do at once.
+    steps = plan(tenants, dict.fromkeys(tenants, "h1"))
+    assert [name for name, _, _ in steps] == [*tenants, ops.SNAPSHOT]
+    # Two jobs of runtime slurm and a reservation on one host, one agent alone on another.
+    names = [*solo, *tenants]
+    hosts = {**dict.fromkeys(names, "h1"), solo[-1]: "h2"}
+    steps = plan(names, hosts)
+    first = steps[0]
+    assert first[0] == ops.PREFETCH and first[1] == "h1"
+    assert first[2].args == (*(f"slurm:{n}" for n in solo[:-1]), "tenant:dev-pool")
+    assert [k for k, _ in first[2].env] == ["SAC_SNAPSHOT"]
+    assert all(not step.env for name, _, step in steps[1:])
+    assert [name for name, host, _ in steps if host == "h2"] == [solo[-1]]
+    assert "snapshot-prefetch.sh" in first[2].script.splitlines()[1]
