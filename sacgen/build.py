@@ -50,9 +50,17 @@ def _manifest_json(entries: list[dict]) -> str:
     """json.dumps({"artifacts": entries, "generator": ...}, indent=2, sort_keys=True),
     byte for byte, with each flat entry encoded by the C encoder (json's indented
     encoder is pure Python, and slow for thousands of entries)."""
+    encoded: dict = {}  # value -> its JSON (kinds, modes, sources repeat)
+
+    def enc(value) -> str:
+        text = encoded.get(value)
+        if text is None:
+            text = encoded[value] = json.dumps(value)
+        return text
+
     items = []
     for entry in entries:
-        items.append(",\n".join(f"      {json.dumps(k)}: {json.dumps(entry[k])}" for k in sorted(entry)))
+        items.append(",\n".join(f"      {enc(k)}: {enc(entry[k])}" for k in sorted(entry)))
     body = "    {\n" + "\n    },\n    {\n".join(items) + "\n    }" if items else ""
     artifacts = f"[\n{body}\n  ]" if items else "[]"
     return f'{{\n  "artifacts": {artifacts},\n  "generator": {json.dumps(f"sacgen {__version__}")}\n}}\n'
@@ -129,6 +137,8 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
                     with open(stage / f"shard-{k}", "wb") as f:
                         pickle.dump(_shard(files, shards[k], stage, cwd, read_spec), f)
                     status = 0
+                except KeyboardInterrupt:
+                    status = 130
                 except BaseException:
                     traceback.print_exc()
                 finally:
@@ -136,11 +146,9 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
             children[pid] = k
         results: list = [None] * len(files)
         parts = {0: _shard(files, shards[0], stage, cwd, read_spec)}
-        while children:
-            pid, status = os.wait()
-            k = children.pop(pid, None)
-            if k is None:
-                continue
+        for pid in list(children):  # only our own children: never another's
+            _, status = os.waitpid(pid, 0)
+            k = children.pop(pid)
             if status != 0:
                 raise RuntimeError(f"sacgen build: the process building shard {k} failed (status {status:#x})")
             with open(stage / f"shard-{k}", "rb") as f:

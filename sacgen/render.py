@@ -40,6 +40,8 @@ def environment():
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        # The templates do not change while sacgen runs: no stat() per render.
+        auto_reload=False,
     )
     env.filters.update(
         words=shell.words,
