@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from .errors import OperationFailed, SpecError, UsageError
 from .render import render
-from .spec import Spec
+from .spec import Spec, expand_paths, read_spec, select
 
 MANIFEST = "manifest.json"
 
@@ -31,19 +31,23 @@ def render_tree(specs: list[Spec]) -> dict[str, tuple[str, int]]:
         for art in render(spec):
             rel = f"{spec.name}/{art.name}"
             if rel in files:
-                raise UsageError(f"{spec.source}: {spec.kind.lower()} {spec.name!r} would overwrite {rel}; "
-                                 "agents and reservations need distinct names in one build")
+                raise _overwrites(spec.source, spec.kind, spec.name, art.name)
             files[rel] = (art.text, art.mode)
-            entries.append({
-                "path": rel,
-                "sha256": hashlib.sha256(art.text.encode("utf-8")).hexdigest(),
-                "mode": f"{art.mode:04o}",
-                "kind": spec.kind,
-                "name": spec.name,
-                "spec": spec.source,
-            })
+            entries.append(_entry(spec.kind, spec.name, spec.source, art.name,
+                                  hashlib.sha256(art.text.encode("utf-8")).hexdigest(), art.mode))
     files[MANIFEST] = (_manifest_json(entries), 0o644)
     return files
+
+
+def _entry(kind: str, name: str, source: str, artifact: str, sha256: str, mode: int) -> dict:
+    """One artifact's record in the manifest."""
+    return {"path": f"{name}/{artifact}", "sha256": sha256, "mode": f"{mode:04o}", "kind": kind, "name": name,
+            "spec": source}
+
+
+def _overwrites(source: str, kind: str, name: str, artifact: str) -> UsageError:
+    return UsageError(f"{source}: {kind.lower()} {name!r} would overwrite {name}/{artifact}; "
+                      "agents and reservations need distinct names in one build")
 
 
 def _manifest_json(entries: list[dict]) -> str:
@@ -76,8 +80,6 @@ def build(paths: list[str], out: Path, jobs: int | None = None) -> tuple[int, in
     specs stand, exactly as load_specs does (every problem of every file, in file
     order), moves their folders into place and writes the manifest. The tree is the
     same byte for byte whatever JOBS."""
-    from .spec import expand_paths, select
-
     files = expand_paths(paths)
     jobs = default_jobs(len(files)) if jobs is None else max(1, min(jobs, len(files) or 1))
     umask = os.umask(0)  # modes exactly as rendered, with no chmod per file
@@ -94,13 +96,11 @@ def build(paths: list[str], out: Path, jobs: int | None = None) -> tuple[int, in
             for i in sorted(keep, key=lambda i: (results[i][1][1], results[i][1][0])):
                 (kind, name, source), arts = results[i][1], results[i][2]
                 if name in owner:
-                    clash = next((a for a, _, _ in arts if a in owner[name]), arts[0][0])
-                    raise UsageError(f"{source}: {kind.lower()} {name!r} would overwrite {name}/{clash}; "
-                                     "agents and reservations need distinct names in one build")
+                    raise _overwrites(source, kind, name,
+                                      next((a for a, _, _ in arts if a in owner[name]), arts[0][0]))
                 owner[name] = {a for a, _, _ in arts}
                 os.rename(stage / str(i), tmp / name)
-                entries.extend({"path": f"{name}/{a}", "sha256": sha, "mode": f"{mode:04o}", "kind": kind,
-                                "name": name, "spec": source} for a, sha, mode in arts)
+                entries.extend(_entry(kind, name, source, *art) for art in arts)
             shutil.rmtree(stage)
             _write_file(tmp / MANIFEST, _manifest_json(entries).encode("utf-8"), 0o644)
     finally:
@@ -121,8 +121,6 @@ def default_jobs(files: int) -> int:
 def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tuple]:
     """[(problems, (kind, name, source) or None, [(artifact, sha256, mode)] or None)]
     for every file, in order: shard 0 in this process, the others in forked ones."""
-    from .spec import read_spec
-
     cwd = Path.cwd().resolve()
     shards = [range(k, len(files), jobs) for k in range(jobs)]
     children: dict[int, int] = {}  # pid -> shard
@@ -135,7 +133,7 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
                 status = 70
                 try:
                     with open(stage / f"shard-{k}", "wb") as f:
-                        pickle.dump(_shard(files, shards[k], stage, cwd, read_spec), f)
+                        pickle.dump(_shard(files, shards[k], stage, cwd), f)
                     status = 0
                 except KeyboardInterrupt:
                     status = 130
@@ -144,8 +142,7 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
                 finally:
                     os._exit(status)
             children[pid] = k
-        results: list = [None] * len(files)
-        parts = {0: _shard(files, shards[0], stage, cwd, read_spec)}
+        parts = {0: _shard(files, shards[0], stage, cwd)}
         for pid in list(children):  # only our own children: never another's
             _, status = os.waitpid(pid, 0)
             k = children.pop(pid)
@@ -157,6 +154,7 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
         for pid in children:  # only when this process failed
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
+    results: list = [None] * len(files)
     for k, (part, failure) in parts.items():
         if failure:
             raise OperationFailed(f"{out}: cannot write: {failure}")
@@ -165,7 +163,7 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
     return results
 
 
-def _shard(files, indices, stage: Path, cwd: Path, read_spec) -> tuple[list, str | None]:
+def _shard(files, indices, stage: Path, cwd: Path) -> tuple[list, str | None]:
     """Load, validate, render and write the files at INDICES: (results, the first
     write failure or None)."""
     out = []

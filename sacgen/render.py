@@ -222,7 +222,7 @@ def render_snapshot_prefetch() -> str:
     return _render("snapshot-prefetch.sh.jinja")
 
 
-# The scripts of a batch rather than of one spec (a step at the end of a connection).
+# The scripts of a batch rather than of one spec (a step of their own in a connection).
 BATCH_HELPERS = {"launch-queue.sh": render_launch_queue, "stop-queue.sh": render_stop_queue,
                  "snapshot-cleanup.sh": render_snapshot_cleanup, "snapshot-prefetch.sh": render_snapshot_prefetch}
 
