@@ -144,7 +144,7 @@ sac_pane_v() {
     return 0
   fi
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$sac_job-$sac_socket"
-  [[ -e $sac_snap ]] || sac_pane_snapshot "$sac_socket" "$sac_job" "$sac_node"
+  sac_pane_snapshot "$sac_socket" "$sac_job" "$sac_node"
   if [[ ! -e $sac_snap ]]; then
     printf -v "$1" '%s' "$(<"$sac_snap.raw")"
     return 0
@@ -159,10 +159,12 @@ sac_pane_v() {
 }
 
 # sac_pane_snapshot SOCKET JOB NODE: the snapshot of tmux server SOCKET's panes
-# in running job JOB, for batch $SAC_SNAPSHOT (one step into the job): the file
-# sac_pane_v reads, or, when the node could not be asked, its .raw with the error.
+# in running job JOB, for batch $SAC_SNAPSHOT (one step into the job, unless the
+# batch has it already): the file sac_pane_v reads, or, when the node could not
+# be asked, its .raw with the error.
 sac_pane_snapshot() {
   local sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$2-$1"
+  [[ ! -e $sac_snap ]] || return 0
   sac_in_job "$2" "$3" bash -c '
     tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null
     echo "@ps"
