@@ -692,38 +692,31 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
                 {"apiVersion": "scitex-agent-container/v3", "kind": "Agent", "spec": spec}, sort_keys=False))
         env = self.env(self.lat_home)
         reps = 3
-        times = []
         log(f"compile: sacgen build of {n} YAMLs, {reps} runs")
-        outs = []
-        for k in range(reps):
-            out = self.work / f"compile-out-{k}"
-            outs.append(out)
-            r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-o", out], env=env), "sacgen build")
-            times.append(r.seconds)
-            if k == 0:
-                out_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         # Each build into a folder of its own, all removed only at the end:
         # removing thousands of files between runs (ext4 with online discard here)
         # would land in the next run's time, which no user's build pays.
+        outs = []
+
+        def builds(folder, what: str, *options: str) -> list[float]:
+            times = []
+            for k in range(reps):
+                out = folder(k)
+                outs.append(out)
+                r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, *options, "-o", out], env=env), what)
+                times.append(r.seconds)
+            return times
+
+        times = builds(lambda k: self.work / f"compile-out-{k}", "sacgen build")
+        out_bytes = sum(f.stat().st_size for f in outs[0].rglob("*") if f.is_file())
         rate = n / med(times)
         # The same builds into memory (tmpfs), where the disk does not count.
         shm = Path("/dev/shm")
         mem_times = []
         if shm.is_dir() and os.access(shm, os.W_OK):
-            for k in range(reps):
-                out = shm / f"sac-bench-{self.id}-{k}"
-                outs.append(out)
-                r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-o", out], env=env),
-                         "sacgen build (tmpfs)")
-                mem_times.append(r.seconds)
+            mem_times = builds(lambda k: shm / f"sac-bench-{self.id}-{k}", "sacgen build (tmpfs)")
         # The same in one process (-j 1), to show what the processes bring.
-        serial_times = []
-        for k in range(reps):
-            out = self.work / f"compile-out-j1-{k}"
-            outs.append(out)
-            r = must(run([sys.executable, "-c", SACGEN_CODE, "build", src, "-j", "1", "-o", out], env=env),
-                     "sacgen build -j 1")
-            serial_times.append(r.seconds)
+        serial_times = builds(lambda k: self.work / f"compile-out-j1-{k}", "sacgen build -j 1", "-j", "1")
         jobs = int(must(run([sys.executable, "-c", f"from sacgen.build import default_jobs; print(default_jobs({n}))"],
                             env=env), "default_jobs").out)
         res = {"agents": n, "mix": "500 runtime slurm + 500 slurm-tenant", "seconds": stat(times),
