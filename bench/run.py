@@ -55,8 +55,9 @@ STARTUP_TARGET = 2.5    # x python3 -c pass
 RESUBMIT_TARGET = 2.0   # s from USR1 to the successor in squeue
 SLEEP_IN_TENANT_START = 0.3  # the settle check in templates/agent-tenant/start.sh.jinja
 
-SAC_CODE = "import sys; from sacgen.cli_sac import main; sys.exit(main())"
-SACGEN_CODE = "import sys; from sacgen.cli_sacgen import main; sys.exit(main())"
+# As the installed commands call them (an older sacgen, --at, has main() only).
+SAC_CODE = "import sys, sacgen.cli_sac as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
+SACGEN_CODE = "import sys, sacgen.cli_sacgen as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
 
 T0 = time.monotonic()
 

@@ -17,13 +17,20 @@ reported every time.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
 MAX_FILES = 4096
+
+try:
+    # hashlib loads OpenSSL (~2 ms of every `sac` call); the built-in BLAKE2 does not.
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
+
+
+def _hash(data: bytes):
+    return blake2b(data, digest_size=32)
 
 
 def enabled() -> bool:
@@ -33,13 +40,13 @@ def enabled() -> bool:
 @lru_cache(maxsize=None)
 def _fingerprint() -> str:
     from . import __version__
-    from .resources import schema_dir, template_dir
+    from .resources import schema_root, template_root
 
-    h = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
+    h = _hash(__version__.encode())
+    package = os.path.dirname(os.path.realpath(__file__))
     # In a wheel the templates and schemas are inside the package; in a source
     # tree (or an editable install) beside it.
-    roots = [package] + [d for d in (template_dir(), schema_dir()) if package not in d.parents]
+    roots = [package] + [d for d in (template_root(), schema_root()) if not d.startswith(package + os.sep)]
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
@@ -49,29 +56,31 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
-def _folder() -> Path:
-    from .registry import sac_home
+def _folder() -> str:
+    from .registry import sac_home_dir
 
-    return sac_home() / "cache"
+    return os.path.join(sac_home_dir(), "cache")
 
 
 def artifact(spec, name: str) -> str:
     """The text of artifact `name` of `spec` (None: a per-batch helper), from the
     cache when it is there and intact, else rendered and stored."""
-    from .render import render_artifact
-
     if not enabled():
+        from .render import render_artifact
+
         return render_artifact(spec, name)
-    key = hashlib.sha256(f"{_fingerprint()}\0{name}\0{spec!r}".encode()).hexdigest()
-    path = _folder() / f"{key}.sh"
+    key = _hash(f"{_fingerprint()}\0{name}\0{spec!r}".encode()).hexdigest()
+    path = os.path.join(_folder(), f"{key}.sh")
     text = _read(path)
     if text is None:
+        from .render import render_artifact  # Jinja and the templates: only on a miss
+
         text = render_artifact(spec, name)
         _store(path, text)
     return text
 
 
-def spec(path: Path, where: str, validate):
+def spec(path, where: str, validate):
     """(spec, []) for the YAML file at path, shown as `where`: from the cache when
     these very bytes were validated before, else validate(raw) -- (spec or None,
     problems) -- whose valid spec is stored. None when the file cannot be read
@@ -82,9 +91,9 @@ def spec(path: Path, where: str, validate):
         return None
     if not enabled():
         return validate(raw)
-    h = hashlib.sha256(f"{_fingerprint()}\0spec\0{where}\0{path.stem}\0".encode())
+    h = _hash(f"{_fingerprint()}\0spec\0{where}\0{path.stem}\0".encode())
     h.update(raw)
-    store = _folder() / f"{h.hexdigest()}.spec"
+    store = os.path.join(_folder(), f"{h.hexdigest()}.spec")
     text = _read(store)
     if text is not None:
         try:
@@ -118,27 +127,31 @@ def _spec_from_json(text: str):
     raise ValueError(kind)
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError:
         return None
     digest, _, body = data.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != digest:
+    if _hash(body).hexdigest().encode() != digest:
         return None
     return body.decode("utf-8")
 
 
-def _store(path: Path, text: str) -> None:
+def _store(path: str, text: str) -> None:
     """Atomically, best effort: a cache that cannot be written is only slower."""
+    import tempfile
+
     body = text.encode("utf-8")
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _prune(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=path.parent)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        _prune(folder)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            f.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            f.write(_hash(body).hexdigest().encode() + b"\n" + body)
         os.replace(tmp, path)
         tmp = None
     except OSError:
@@ -151,7 +164,7 @@ def _store(path: Path, text: str) -> None:
                 pass
 
 
-def _prune(folder: Path) -> None:
+def _prune(folder: str) -> None:
     """Keep the folder bounded: past MAX_FILES, drop the older half."""
     try:
         entries = list(os.scandir(folder))

@@ -113,5 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console() -> None:
+    """The `sacgen` command (see cli_sac.leave: no interpreter teardown)."""
+    from .cli_sac import leave
+
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

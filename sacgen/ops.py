@@ -6,10 +6,8 @@ YAML -> spec -> rendered scripts -> remote.run_batch -> results -> Registry.
 
 from __future__ import annotations
 
-import base64
 import os
 import time
-from pathlib import Path
 
 from .errors import HostUnreachable, OperationFailed, SacError, UsageError
 from .registry import Registry
@@ -25,7 +23,8 @@ def _render_one(spec, artifact: str) -> str:
     return cached(spec, artifact)
 
 
-def load_agent_files(paths: list[Path]) -> list[AgentSpec]:
+def load_agent_files(paths: list) -> list[AgentSpec]:
+    """paths: pathlib.Paths of YAML files."""
     from .spec import load_specs
 
     specs = load_specs([str(p) for p in paths], cached=True)
@@ -38,9 +37,11 @@ def load_agent_files(paths: list[Path]) -> list[AgentSpec]:
 
 def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
     """PATHs and NAMEs (looked up by discovery) -> validated agent specs."""
+    from pathlib import Path
+
     from .discovery import discover, discovery_dirs, looks_like_path
 
-    paths: list[Path] = []
+    paths: list = []
     found = None
     for t in targets:
         if looks_like_path(t):
@@ -184,7 +185,7 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
                 spec = by_name[o.name]
                 reg["agents"][o.name] = {
                     "runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
-                    "reservation": spec.reservation, "spec": str(Path(spec.source).resolve()),
+                    "reservation": spec.reservation, "spec": os.path.realpath(spec.source),
                     "model": spec.model, "started_at": _now(),
                 }
     return outcomes
@@ -298,6 +299,8 @@ def logs(name: str, lines: int) -> Outcome:
     spec, host = known_agent(name, reg)
     (o,) = run_grouped([(name, host, Step(_render_one(spec, "logs.sh"), (str(lines),), name))])
     if o.ok and "text_b64" in o.result:
+        import base64
+
         o.result["text"] = base64.b64decode(o.result["text_b64"]).decode("utf-8", "replace")
     return o
 
@@ -438,7 +441,8 @@ def release(name: str) -> Outcome:
     return o
 
 
-def run_script(path: Path, host: str, args: tuple) -> tuple[int, str, str]:
+def run_script(path, host: str, args: tuple) -> tuple[int, str, str]:
+    """Run the script at path (a pathlib.Path) on host, privately."""
     try:
         script = path.read_text(encoding="utf-8")
     except OSError as e:

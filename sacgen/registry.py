@@ -12,29 +12,37 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
-from pathlib import Path
 
 from .errors import OperationFailed
 
 VERSION = 1
 
 
-def sac_home() -> Path:
-    return Path(os.environ.get("SAC_HOME") or Path.home() / ".scitex" / "agent-container")
+def sac_home_dir() -> str:
+    """$SAC_HOME, else ~/.scitex/agent-container (os.path: no pathlib for the
+    calls that only read the registry)."""
+    return os.environ.get("SAC_HOME") or os.path.join(os.path.expanduser("~"), ".scitex", "agent-container")
+
+
+def sac_home():
+    """sac_home_dir() as a pathlib.Path."""
+    from pathlib import Path
+
+    return Path(sac_home_dir())
 
 
 class Registry:
-    def __init__(self, home: Path | None = None):
-        self.home = Path(home) if home else sac_home()
-        self.path = self.home / "state.json"
+    def __init__(self, home=None):
+        self.home = os.fspath(home) if home else sac_home_dir()
+        self.path = os.path.join(self.home, "state.json")
 
     def _empty(self) -> dict:
         return {"version": VERSION, "agents": {}, "reservations": {}}
 
     def read(self) -> dict:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as f:
+                text = f.read()
         except FileNotFoundError:
             return self._empty()
         except OSError as e:
@@ -53,8 +61,8 @@ class Registry:
     def update(self):
         """Read-modify-write under the lock; the change lands only if the block succeeds."""
         try:
-            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-            lock = open(self.home / "state.lock", "a")
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            lock = open(os.path.join(self.home, "state.lock"), "a")
         except OSError as e:
             raise OperationFailed(f"cannot use {self.home}: {e.strerror or e}") from None
         with lock:
@@ -64,6 +72,8 @@ class Registry:
             self._write(data)
 
     def _write(self, data: dict) -> None:
+        import tempfile  # here, not at the top: most sac calls only read
+
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         tmp = None
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from pathlib import Path
 
 from .errors import Problem, SpecError
 
@@ -108,7 +107,7 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
     if not path.is_absolute() and ".." not in path.parts:
         return path.as_posix()  # as the user gave it (no file system calls)
     try:
-        return path.resolve().relative_to(cwd or Path.cwd().resolve()).as_posix()
+        return path.resolve().relative_to(cwd or type(path).cwd().resolve()).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -152,6 +151,8 @@ def _checked(doc, problems: list[Problem], stem: str, where: str) -> tuple[Spec 
 
 def expand_paths(paths: list[str]) -> list[Path]:
     """Files as given; directories searched (sorted) for *.yaml / *.yml."""
+    from pathlib import Path  # here: `sac` calls on known agents never need it
+
     out: list[Path] = []
     for p in paths:
         path = Path(p)
@@ -167,6 +168,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
 def load_specs(paths: list[str], cached: bool = False) -> list[Spec]:
     """Read and validate every file; raise SpecError with every problem of every
     file. cached: see read_spec (sac uses it; sacgen build always validates)."""
+    from pathlib import Path
+
     cwd = Path.cwd().resolve()
     results = [read_spec(path, cwd, cached) for path in expand_paths(paths)]
     keep, problems = select(

@@ -40,9 +40,10 @@ class Sac:
         self.names: list[str] = []
 
     def __call__(self, *args, timeout=120, env=None, input=None, prog="sac") -> subprocess.CompletedProcess:
-        code = {"sac": "from sacgen.cli_sac import main", "sacgen": "from sacgen.cli_sacgen import main",
-                "scitex-hpc": "from sacgen.cli_sac import hpc_main as main"}[prog]
-        return subprocess.run([sys.executable, "-c", f"import sys; {code}; sys.exit(main())", *map(str, args)],
+        # The console entry points of pyproject.toml, as the installed commands call them.
+        code = {"sac": "from sacgen.cli_sac import console", "sacgen": "from sacgen.cli_sacgen import console",
+                "scitex-hpc": "from sacgen.cli_sac import hpc_console as console"}[prog]
+        return subprocess.run([sys.executable, "-c", f"{code}; console()", *map(str, args)],
                               env=dict(self.env, **(env or {})), capture_output=True, text=True,
                               timeout=timeout, input=input, cwd=self.tmp)
 

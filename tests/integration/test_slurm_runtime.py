@@ -140,7 +140,7 @@ def test_attach_in_a_real_pty(cluster, sac, stub, tmp_path):
     envs = []
     for k, v in sac.env.items():
         envs += ["-e", f"{k}={v}"]
-    cmd = f"cd {tmp_path} && {os.sys.executable} -c 'import sys; from sacgen.cli_sac import main; sys.exit(main())' agent attach {name}; echo ATTACH-EXITED $?; sleep 30"
+    cmd = f"cd {tmp_path} && {os.sys.executable} -c 'from sacgen.cli_sac import console; console()' agent attach {name}; echo ATTACH-EXITED $?; sleep 30"
     term = ["tmux", "-S", str(sock)]
     subprocess.run([*term, "new-session", "-d", "-x", "120", "-y", "40", *envs, cmd], check=True,
                    env=dict(sac.env, TMUX_TMPDIR=str(tmp_path)))

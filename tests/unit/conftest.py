@@ -15,10 +15,10 @@ def root():
 
 def run_cli(prog: str, *args, cwd=None, env=None, input=None, timeout=60):
     """Run a console entry point as a user would (a fresh interpreter)."""
-    code = {"sacgen": "from sacgen.cli_sacgen import main", "sac": "from sacgen.cli_sac import main"}[prog]
+    code = {"sacgen": "from sacgen.cli_sacgen import console", "sac": "from sacgen.cli_sac import console"}[prog]
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", f"import sys; {code}; sys.exit(main())", *args],
+        [sys.executable, "-c", f"{code}; console()", *args],
         cwd=cwd or ROOT, env=full_env, input=input, capture_output=True, text=True, timeout=timeout,
     )

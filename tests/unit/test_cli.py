@@ -3,6 +3,7 @@ as with the whole parser."""
 
 import contextlib
 import io
+import os
 
 import pytest
 
@@ -33,3 +34,51 @@ def _outcome(p, argv):
 @pytest.mark.parametrize("argv", LINES, ids=" ".join)
 def test_the_parser_for_a_command_line_parses_and_speaks_as_the_whole_one(argv):
     assert _outcome(parser(argv), argv) == _outcome(parser(), argv)
+
+
+# ----------------------------------------------------------------------------- leaving
+
+def test_the_commands_leave_with_their_status_and_every_byte_of_their_output(tmp_path):
+    """The console entry points end the process without the interpreter's
+    teardown (cli_sac.leave): what they wrote to a pipe still arrives whole, and
+    their exit status is the command's."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    # Buffered output, as in a terminal-less run (PYTHONUNBUFFERED would hide a
+    # missing flush), all of it still in Python's buffer when the command returns.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update(SAC_HOME=str(tmp_path), SCITEX_AGENT_CONTAINER_YAML_DIRS=str(tmp_path))
+
+    def cli(entry, *args):
+        return subprocess.run([sys.executable, "-c", f"from sacgen.{entry} import console; console()", *args],
+                              capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+
+    big = cli("cli_sacgen", "schema", "--kind", "Agent")
+    assert big.returncode == 0 and big.stdout == (ROOT / "schemas" / "agent.v3.schema.json").read_text("utf-8")
+    assert (r := cli("cli_sac", "list", "--json")).returncode == 0 and r.stdout == "[]\n"
+    r = cli("cli_sac", "agent", "status", "no-such-agent")
+    assert r.returncode == 2 and r.stderr.startswith("sac: unknown agent 'no-such-agent'") and r.stdout == ""
+
+
+def test_a_status_from_the_cache_loads_no_module_it_does_not_need(tmp_path):
+    """`sac agent status` of a known agent whose scripts are cached loads neither
+    Jinja nor YAML, nor pathlib, tempfile or hashlib (each costs every call ms)."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "reservations": {}, "agents": {
+        "t1": {"runtime": "slurm-tenant", "host": "localhost", "reservation": "p", "job_id": None}}}))
+    code = ("import sys; from sacgen.cli_sac import main; main(['agent', 'status', 't1', '--json']); "
+            "print(sorted(m for m in ('jinja2', 'yaml', 'jsonschema', 'pathlib', 'tempfile', 'hashlib', 'shutil', "
+            "'typing', 'base64') if m in sys.modules), file=sys.stderr)")
+    env = dict(os.environ, SAC_HOME=str(tmp_path), SAC_REMOTE_HOME=str(tmp_path / "remote"),
+               PATH="/usr/bin:/bin")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+            for _ in range(2)]
+    assert json.loads(runs[1].stdout)["state"] == "UNKNOWN"  # no reservation on this "host"
+    assert "jinja2" in runs[0].stderr.splitlines()[-1]  # the first call rendered the script
+    assert runs[1].stderr.splitlines()[-1] == "[]"
