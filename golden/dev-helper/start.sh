@@ -44,6 +44,23 @@ sac_json() {
   printf '%s' "$sac_j"
 }
 
+# sac_obj_v VAR KEY:TYPE VALUE ...: a JSON object in VAR. TYPE s is a string,
+# n a string or null when empty, r raw JSON (true, false, null, a list ...).
+sac_obj_v() {
+  local sac_var=$1 sac_o="" sac_v
+  shift
+  while (($# >= 2)); do
+    case ${1##*:} in
+      r) sac_v=$2 ;;
+      n) if [[ -n $2 ]]; then sac_quote_v sac_v "$2"; else sac_v=null; fi ;;
+      *) sac_quote_v sac_v "$2" ;;
+    esac
+    sac_o+="${sac_o:+,}\"${1%:*}\":$sac_v"
+    shift 2
+  done
+  printf -v "$sac_var" '%s' "{$sac_o}"
+}
+
 # The result is one line of its own, last, marked so that login-shell banners
 # and command noise around it can never be mistaken for it.
 sac_result() {
@@ -207,12 +224,14 @@ sac_reason_v() {
 # goes on the reservation's manifest, which its successor job relaunches.
 # Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT
 sac_tenant_result() {
-  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome reason error=""
+  local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome reason error="" already=false json
   sac_outcome_v outcome "sac-$name" "$out"
   case $outcome in
     @started | @already)
       : >"$sac_root/reservations/$pool/tenants/$name"
-      sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"job_id\":$(sac_json "$job"),\"node\":$(sac_json "$node"),\"already\":$([[ $outcome == @already ]] && echo true || echo false)}"
+      if [[ $outcome == @already ]]; then already=true; fi
+      sac_obj_v json ok:r true name:s "$name" reservation:s "$pool" job_id:s "$job" node:s "$node" already:r "$already"
+      sac_result "$json"
       return 0 ;;
     @noserver) error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server" ;;
     @died)
@@ -224,7 +243,8 @@ sac_tenant_result() {
       fi ;;
     *) error="could not start session sac-$name in job $job on $node: ${out//$'\n'/ }" ;;
   esac
-  sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"error\":$(sac_json "$error")}"
+  sac_obj_v json ok:r false name:s "$name" reservation:s "$pool" error:s "$error"
+  sac_result "$json"
   return 1
 }
 # ------------------------------------------------------------------------------
@@ -262,8 +282,11 @@ if [[ $res_state != RUNNING ]]; then
   sac_fail "reservation '$pool' is not running yet (job $res_job $res_state); try again when it runs"
 fi
 
+# Private: the agent's folder is 700 whoever made it, which keeps session.sh
+# and the rest inside private; what is created here is 700 by the umask.
 umask 077
-{ mkdir -p "$dir" "$resdir/tenants" && chmod 700 "$dir"; } || sac_fail "cannot create $dir on $sac_host"
+[[ -d $resdir/tenants ]] || mkdir -p "$resdir/tenants" || sac_fail "cannot create $resdir/tenants on $sac_host"
+chmod 700 "$dir" 2>/dev/null || mkdir -p "$dir" || sac_fail "cannot create $dir on $sac_host"
 cat >"$dir/session.sh" <<'SAC_EOF'
 #!/usr/bin/env bash
 # session.sh: the program tmux runs for agent dev-helper: environment, workdir, then the agent
@@ -337,7 +360,6 @@ rm -f "$sac_root/reservations/$pool/tenants/$name"
 } >>"$log" 2>&1
 exit "$status"
 SAC_EOF
-chmod 700 "$dir/session.sh"
 
 if [[ -n ${SAC_LAUNCH_BATCH:-} ]]; then
   # sac agent start --all: launched with the other tenants of this reservation

@@ -201,19 +201,49 @@ sac_snapshot_panes() {
   rm -f "$sac_raw"
 }
 
-# sac_node_state_v VAR NODE: the state of a node as sinfo sees it (drained,
-# down ...); once per batch with SAC_SNAPSHOT. Empty when sinfo cannot tell.
-sac_node_state_v() {
-  local sac_si sac_snap sac_n sac_st
-  printf -v "$1" '%s' ""
+# sac_node_state_ask NODE: start asking sinfo for the state of NODE in the
+# background, so that the question overlaps the srun step that looks at the
+# pane; sac_node_state_v collects the answer. With SAC_SNAPSHOT (one sinfo for
+# the whole batch) there is nothing to start.
+sac_node_state_ask() {
+  local sac_si
+  [[ -z ${SAC_SNAPSHOT:-} ]] || return 0
   sac_slurm_v sac_si sinfo || return 0
+  exec {sac_node_ask_fd}< <("$sac_si" -h -n "$1" -o '%T' 2>/dev/null)
+}
+
+# sac_node_snapshot: sinfo's state of every node, once per batch $SAC_SNAPSHOT.
+sac_node_snapshot() {
+  local sac_si sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo" sac_tmp
+  [[ ! -e $sac_snap ]] || return 0
+  sac_slurm_v sac_si sinfo || return 0
+  sac_tmp=$sac_snap.tmp.$BASHPID  # here: in a redirection, BASHPID would be the command's
+  "$sac_si" -h -N -o '%N|%T' >"$sac_tmp" 2>/dev/null && mv "$sac_tmp" "$sac_snap"
+  rm -f "$sac_tmp"
+}
+
+# sac_node_state_v VAR NODE: the state of a node as sinfo sees it (drained,
+# down ...): the answer to sac_node_state_ask, else from the batch's snapshot,
+# else asked now. Empty when sinfo cannot tell.
+sac_node_state_v() {
+  local sac_si sac_snap sac_n sac_st=""
+  printf -v "$1" '%s' ""
+  if [[ -n ${sac_node_ask_fd:-} ]]; then
+    IFS= read -r -u "$sac_node_ask_fd" sac_st || true
+    exec {sac_node_ask_fd}<&-
+    sac_node_ask_fd=""
+    printf -v "$1" '%s' "$sac_st"
+    return 0
+  fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
+    sac_slurm_v sac_si sinfo || return 0
     sac_st=$("$sac_si" -h -n "$2" -o '%T' 2>/dev/null)
     printf -v "$1" '%s' "${sac_st%%$'\n'*}"
     return 0
   fi
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo"
-  [[ -e $sac_snap ]] || "$sac_si" -h -N -o '%N|%T' >"$sac_snap" 2>/dev/null
+  sac_node_snapshot
+  [[ -e $sac_snap ]] || return 0
   while IFS='|' read -r sac_n sac_st; do
     if [[ $sac_n == "$2" ]]; then
       printf -v "$1" '%s' "$sac_st"
@@ -261,6 +291,7 @@ IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
 alive=false pane="" error="" node_state=""
 state=${res_state:-ABSENT}
 if [[ $state == RUNNING ]]; then
+  sac_node_state_ask "$res_node"
   sac_pane_v probe "$server" "$session" "$res_job" "$res_node"
   case $probe in
     *"@rc=0"*) alive=true pane=${probe%%$'\n'@rc=*} ;;

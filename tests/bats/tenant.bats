@@ -87,6 +87,20 @@ no_session() { ! session_exists; }
   tmux -L "$SERVER" has-session -t =_root
 }
 
+@test "tenant start.sh keeps the agent's folder private: 700 when it makes it, and 700 again when it was not" {
+  reservation_up
+  rmdir "$RESDIR/tenants"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  assert_eq "$(stat -c %a "$DIR" "$SAC_REMOTE_HOME/agents" "$RESDIR/tenants" "$DIR/session.sh")" $'700\n700\n700\n600'
+  tmux -L "$SERVER" kill-session -t =sac-ten
+  chmod 755 "$DIR"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  assert_eq "$(stat -c %a "$DIR")" 700
+}
+
 @test "tenant start.sh twice: the second keeps the live session (already true), one agent" {
   reservation_up
   run bash "$BUILT/start.sh" 3>&-
@@ -147,6 +161,29 @@ no_session() { ! session_exists; }
   [ "$status" -eq 1 ]
   result_json
   jcheck '.state == "UNKNOWN" and .session_alive == null'
+}
+
+@test "tenant status.sh asks sinfo about the node while its srun step looks at the pane" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  # An sinfo that marks its start, and an srun that waits for that mark (5 s at
+  # most, then notes that it waited alone): asked after the step, sinfo would
+  # find the step over.
+  mv "$STUB_BIN/sinfo" "$STUB_BIN/sinfo.real"
+  mv "$STUB_BIN/srun" "$STUB_BIN/srun.real"
+  printf '#!/usr/bin/env bash\n: >%q\nexec %q "$@"\n' "$STUB/sinfo.started" "$STUB_BIN/sinfo.real" >"$STUB_BIN/sinfo"
+  printf '#!/usr/bin/env bash\nfor _ in $(seq 100); do [[ -e %q ]] && exec %q "$@"; sleep 0.05; done\n: >%q\nexec %q "$@"\n' \
+    "$STUB/sinfo.started" "$STUB_BIN/srun.real" "$STUB/srun.alone" "$STUB_BIN/srun.real" >"$STUB_BIN/srun"
+  chmod +x "$STUB_BIN/sinfo" "$STUB_BIN/srun"
+  : >"$STUB/sinfo.log"
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  [ ! -e "$STUB/srun.alone" ]
+  result_json
+  jcheck '.state == "RUNNING" and .session_alive == true and .node_state == "mixed"'
+  assert_eq "$(calls sinfo)" 1
 }
 
 @test "tenant status.sh in a snapshot batch (sac list): one srun for the batch, the same answers as alone" {
@@ -342,13 +379,15 @@ STUB_EOF
   grep -q -- '--jobid=402' "$STUB/srun.log"
   grep -q '^sac-a1|sleep$' "$SAC_REMOTE_HOME/.snapshot-b9.tmux-401-sac-a1"
   grep -q '^sac-a2|sleep$' "$SAC_REMOTE_HOME/.snapshot-b9.tmux-402-sac-a2"
-  # The tenant's status now reads the snapshot: no step of its own.
+  # The tenant's status now reads the snapshots: no step, no sinfo of its own.
+  assert_eq "$(calls sinfo)" 1
   run bash "$BUILT/status.sh"
   [ "$status" -eq 0 ]
   result_json
-  jcheck '.state == "RUNNING" and .session_alive == true and .pane_command != null'
+  jcheck '.state == "RUNNING" and .session_alive == true and .pane_command != null and .node_state == "mixed"'
   assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 3
   assert_eq "$(calls squeue)" 1
+  assert_eq "$(calls sinfo)" 1
   for a in a1 a2; do tmux -L "sac-$a" kill-server; done
 }
 
