@@ -96,16 +96,17 @@ sac_chain_v() {
     printf -v "$1" '%s' "$sac_c"
     return 2
   fi
+  # The snapshot files of a batch are written whole before any step reads them
+  # (the steps run one after the other), by the shell itself: no mv, no rm.
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
-    mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' >"$sac_snap.tmp" 2>&1; then
-      IFS= read -r sac_line <"$sac_snap.tmp"
-      printf -v "$1" '%s' "$sac_line"
-      rm -f "$sac_snap.tmp"
+    [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
+    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+      printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
-    mv "$sac_snap.tmp" "$sac_snap"
+    printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
+    sac_c=""
   fi
   while IFS= read -r sac_line; do
     if [[ ${sac_line%%|*} == "$2" ]]; then sac_c+=${sac_c:+$'\n'}${sac_line#*|}; fi
@@ -146,7 +147,9 @@ sac_pane_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$sac_job-$sac_socket"
   sac_pane_snapshot "$sac_socket" "$sac_job" "$sac_node"
   if [[ ! -e $sac_snap ]]; then
-    printf -v "$1" '%s' "$(<"$sac_snap.raw")"
+    sac_line=""
+    [[ ! -r $sac_snap.raw ]] || sac_line=$(<"$sac_snap.raw")
+    printf -v "$1" '%s' "${sac_line:-no answer from node $sac_node}"
     return 0
   fi
   while IFS='|' read -r sac_line sac_cmd; do
@@ -163,23 +166,23 @@ sac_pane_v() {
 # batch has it already): the file sac_pane_v reads, or, when the node could not
 # be asked, its .raw with the error.
 sac_pane_snapshot() {
-  local sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$2-$1"
+  local sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.tmux-$2-$1" sac_out
   [[ ! -e $sac_snap ]] || return 0
-  sac_in_job "$2" "$3" bash -c '
+  sac_out=$(sac_in_job "$2" "$3" bash -c '
     tmux -L "$1" list-panes -a -F "#{session_name}|#{pane_pid}" 2>/dev/null
     echo "@ps"
     ps -e -o ppid=,pid=,comm= 2>/dev/null
-    echo "@listed"' _ "$1" </dev/null >"$sac_snap.raw" 2>&1
-  sac_snapshot_panes "$sac_snap"
+    echo "@listed"' _ "$1" </dev/null 2>&1)
+  sac_snapshot_panes "$sac_snap" "$sac_out" || printf '%s\n' "$sac_out" >"$sac_snap.raw"
 }
 
-# From a pane listing and the node's `ps` (FILE.raw): FILE with one
-# "session|command of the pane's first child (else of the pane)" per pane.
+# sac_snapshot_panes FILE LISTING: from a pane listing and the node's `ps`, FILE
+# with one "session|command of the pane's first child (else of the pane)" per
+# pane. Status 1, and no FILE, when LISTING is not a whole one.
 sac_snapshot_panes() {
-  local sac_raw=$1.raw sac_line sac_ppid sac_pid sac_comm sac_in=panes
+  local sac_line sac_ppid sac_pid sac_comm sac_in=panes
   local -a sac_panes=()
   local -A sac_child=() sac_own=()
-  [[ -s $sac_raw ]] || return 0
   while IFS= read -r sac_line; do
     case $sac_in:$sac_line in
       panes:@ps) sac_in=procs ;;
@@ -190,15 +193,16 @@ sac_snapshot_panes() {
         [[ -n ${sac_child[$sac_ppid]:-} ]] || sac_child[$sac_ppid]=$sac_comm
         sac_own[$sac_pid]=$sac_comm ;;
     esac
-  done <"$sac_raw"
-  [[ $sac_in == end ]] || return 0
+  done <<<"$2"
+  [[ $sac_in == end ]] || return 1
   for sac_line in "${sac_panes[@]}"; do
     sac_pid=${sac_line##*|}
     sac_comm=${sac_child[$sac_pid]:-}
     [[ -n $sac_comm ]] || sac_comm=${sac_own[$sac_pid]:-}
     printf '%s|%s\n' "${sac_line%|*}" "$sac_comm"
-  done >"$1.tmp" && mv "$1.tmp" "$1"
-  rm -f "$sac_raw"
+  done >"$1" && return 0
+  rm -f "$1"
+  return 1
 }
 
 # sac_node_state_ask NODE: start asking sinfo for the state of NODE in the
@@ -214,12 +218,11 @@ sac_node_state_ask() {
 
 # sac_node_snapshot: sinfo's state of every node, once per batch $SAC_SNAPSHOT.
 sac_node_snapshot() {
-  local sac_si sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo" sac_tmp
+  local sac_si sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo" sac_out
   [[ ! -e $sac_snap ]] || return 0
   sac_slurm_v sac_si sinfo || return 0
-  sac_tmp=$sac_snap.tmp.$BASHPID  # here: in a redirection, BASHPID would be the command's
-  "$sac_si" -h -N -o '%N|%T' >"$sac_tmp" 2>/dev/null && mv "$sac_tmp" "$sac_snap"
-  rm -f "$sac_tmp"
+  sac_out=$("$sac_si" -h -N -o '%N|%T' 2>/dev/null) || return 0
+  printf '%s\n' "$sac_out" >"$sac_snap" || rm -f "$sac_snap"
 }
 
 # sac_node_state_v VAR NODE: the state of a node as sinfo sees it (drained,

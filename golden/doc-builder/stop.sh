@@ -103,16 +103,17 @@ sac_chain_v() {
     printf -v "$1" '%s' "$sac_c"
     return 2
   fi
+  # The snapshot files of a batch are written whole before any step reads them
+  # (the steps run one after the other), by the shell itself: no mv, no rm.
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
-    mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' >"$sac_snap.tmp" 2>&1; then
-      IFS= read -r sac_line <"$sac_snap.tmp"
-      printf -v "$1" '%s' "$sac_line"
-      rm -f "$sac_snap.tmp"
+    [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
+    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+      printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
-    mv "$sac_snap.tmp" "$sac_snap"
+    printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
+    sac_c=""
   fi
   while IFS= read -r sac_line; do
     if [[ ${sac_line%%|*} == "$2" ]]; then sac_c+=${sac_c:+$'\n'}${sac_line#*|}; fi

@@ -129,6 +129,24 @@ fake_agent_session() {
   jcheck '.state == "RUNNING" and .session_alive == null and (.error | contains("could not reach"))'
 }
 
+@test "status.sh in a snapshot batch (sac list) when srun cannot reach the node: srun's own words, every time" {
+  squeue_add sac-ctl 101 RUNNING node1
+  : >"$STUB/srun.fail"
+  export SAC_SNAPSHOT=c1
+  for _ in 1 2; do
+    run bash "$BUILT/status.sh"
+    result_json
+    jcheck '.state == "RUNNING" and .session_alive == null'
+    jcheck '.error == "could not reach the job'"'"'s node node1: srun: error: Unable to create step for job: Invalid job id specified"'
+  done
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 2
+  assert_eq "$(calls squeue)" 1
+  rm "$STUB/srun.fail"
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.session_alive == false and .error == null'
+}
+
 @test "status.sh PENDING: the pending job, session not alive, no srun" {
   squeue_add sac-ctl 102 PENDING ""
   run bash "$BUILT/status.sh"
