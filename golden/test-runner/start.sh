@@ -260,6 +260,10 @@ sac_fail() {
   exit 1
 }
 
+# sac agent start --all: one squeue for every tenant of the batch (launch-queue.sh
+# removes the snapshot). Not for agents of runtime slurm, whose start must see
+# the queue as it is.
+[[ -z ${SAC_LAUNCH_BATCH:-} ]] || SAC_SNAPSHOT=${SAC_SNAPSHOT:-launch-$SAC_LAUNCH_BATCH}
 # The reservation's live job, found by name on the cluster (it changes on every
 # resubmit), and its tmux server (recorded by book.sh when the pool was booked).
 resdir="$sac_root/reservations/$pool"
@@ -379,7 +383,8 @@ if [[ -n ${SAC_LAUNCH_BATCH:-} ]]; then
   # sac agent start --all: launched with the other tenants of this reservation
   # in one step, by launch-queue.sh at the end of the same connection.
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$res_job" "$res_node" "$server" "$pool" "$name" "$dir/session.sh" >>"$sac_root/.launch-$SAC_LAUNCH_BATCH"
-  sac_result "{\"ok\":true,\"queued\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool")}"
+  sac_obj_v result ok:r true queued:r true name:s "$name" reservation:s "$pool"
+  sac_result "$result"
   exit 0
 fi
 out=$(sac_launch "$res_job" "$res_node" "$server" "$session" "$dir/session.sh")

@@ -101,6 +101,34 @@ no_session() { ! session_exists; }
   assert_eq "$(stat -c %a "$DIR")" 700
 }
 
+@test "sac agent start --all (a launch batch): one squeue and one srun for two tenants, nothing left behind" {
+  reservation_up
+  first=$BUILT
+  make_agent two
+  sac_build two "$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
+      spec: {runtime: "slurm-tenant", model: "sonnet", claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c \
+    'from sacgen.render import render_launch_queue; print(render_launch_queue(), end="")' >"$SAC_T/launch-queue.sh"
+  export SAC_LAUNCH_BATCH=b1
+  for built in "$first" "$BUILT"; do
+    run bash "$built/start.sh"
+    [ "$status" -eq 0 ]
+    result_json
+    jcheck '.ok == true and .queued == true'
+  done
+  assert_eq "$(calls squeue)" 1
+  assert_eq "$(calls srun)" 0
+  run bash "$SAC_T/launch-queue.sh" 3>&-
+  [ "$status" -eq 0 ]
+  assert_eq "$(grep -c '^@sac-result {"ok":true,"name":"\(ten\|two\)","reservation":"pool1","job_id":"301","node":"node7","already":false}$' <<<"$output")" 2
+  assert_eq "$(grep -c -- '^--jobid=301' "$STUB/srun.log")" 1
+  assert_eq "$(calls squeue)" 1
+  wait_for 5 agent_started ten
+  wait_for 5 agent_started two
+  run compgen -G "$SAC_REMOTE_HOME/.*b1*"
+  assert_eq "$output" ""
+}
+
 @test "tenant start.sh twice: the second keeps the live session (already true), one agent" {
   reservation_up
   run bash "$BUILT/start.sh" 3>&-
