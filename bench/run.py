@@ -1102,7 +1102,7 @@ def proposals(res: dict) -> list[str]:
             f"file is checked by the schema compiled into Python (sacgen/schemacheck.py), not by jsonschema. What "
             f"is left, per process: writing the {ip['files']} files ({mb:.0f} MB; each script carries the helpers "
             f"it calls, so that it runs on its own) takes {fmt_s(ip['write_s'])} in one process on this machine's "
-            f"disk (ext4), with one `sync` for the whole tree"
+            f"disk (ext4; the tree is not synced, like any compiler's output)"
             + (f"; into tmpfs the whole build does {c['tmpfs_agents_per_s']:.0f} agents/s"
                if c.get("tmpfs_agents_per_s") else "")
             + f". Loading and validating the YAMLs (libyaml parser {'installed' if c.get('libyaml') else 'missing'}) "

@@ -217,10 +217,12 @@ def write_tree(files: dict[str, tuple[str, int]], out: Path) -> None:
 @contextmanager
 def _staging(out: Path):
     """A temporary folder beside OUT to write the whole tree into; when the block
-    ends without error it is synced and swapped in for OUT, otherwise removed: a
-    failed or interrupted build leaves OUT as it was. OUT must be absent, empty, or
-    an earlier build (has manifest.json): sacgen never replaces a folder it did
-    not make."""
+    ends without error it is swapped in for OUT, otherwise removed: a failed or
+    interrupted build leaves OUT as it was. OUT must be absent, empty, or an
+    earlier build (has manifest.json): sacgen never replaces a folder it did not
+    make. Like any compiler's output the tree is not synced to disk (sync(2)
+    would also wait for every other program's writes): it is derived from the
+    YAMLs, and a build after a power loss makes it again."""
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -238,9 +240,6 @@ def _staging(out: Path):
         try:
             yield tmp
             os.chmod(tmp, 0o755)
-            # Every file on disk before the swap, with one sync rather than one
-            # fsync per file (thousands for a large build).
-            os.sync()
             old = None
             if out.exists():
                 old = parent / f".{out.name}.old-{os.getpid()}"
