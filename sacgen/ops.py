@@ -85,6 +85,20 @@ def host_of(spec: AgentSpec, reg: dict) -> str:
     return host
 
 
+def job_hint(spec: AgentSpec, reg: dict) -> tuple[str, ...]:
+    """For a tenant: (JOB, NODE) of its reservation as sac last saw it running,
+    for the scripts that go straight into that job with one step (a step runs
+    only in a running job; if srun refuses, they look the job up with squeue).
+    () when there is none to go by."""
+    if not spec.tenant:
+        return ()
+    rec = reg["reservations"].get(spec.reservation) or {}
+    job, node = rec.get("job_id"), rec.get("node")
+    if rec.get("state") in (None, "RUNNING") and job and node:
+        return (str(job), str(node))
+    return ()
+
+
 def spec_from_record(name: str, rec: dict) -> AgentSpec:
     """Enough of a spec to render status/logs/attach/stop, which need only the
     name, runtime and reservation -- so they work even if the YAML moved."""
@@ -161,7 +175,7 @@ def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step
     items = []
     for spec in specs:
         host = host_of(spec, reg)
-        args = ("--force",) if force and not spec.tenant else ()
+        args = ("--force",) if force and not spec.tenant else job_hint(spec, reg)
         # spec.env holds the agent's secrets, if any: such a program never goes into
         # the login shell's command line (sacgen.remote.remote_command).
         items.append((spec.name, host, Step(_render_one(spec, "start.sh"), args, spec.name,
@@ -239,21 +253,24 @@ PREFETCH = "(prefetch)"
 
 
 def _prefetched(items, specs: dict) -> list:
-    """Before the status steps of a batch that looks at two jobs or more on one
-    host, a step that lists the tmux panes of all of them at once
-    (snapshot-prefetch.sh; it takes over the batch's environment)."""
-    targets: dict[str, list[str]] = {}
+    """Before the status steps of a batch on one host, a step that lists the tmux
+    panes of every job they look at, all at once (snapshot-prefetch.sh; it takes
+    over the batch's environment): when they look at two jobs or more, or at a
+    reservation whose running job sac knows (tenant:POOL|JOB|NODE: its listing
+    starts before squeue has answered)."""
+    targets: dict[str, dict[str, str]] = {}
     for name, host, step in items:
         spec = specs.get(name)
         if spec is not None:
-            target = f"tenant:{spec.reservation}" if spec.tenant else f"slurm:{spec.name}"
-            if target not in targets.setdefault(host, []):
-                targets[host].append(target)
+            key = f"tenant:{spec.reservation}" if spec.tenant else f"slurm:{spec.name}"
+            hint = "|".join((key, *step.args)) if spec.tenant and len(step.args) == 2 else key
+            targets.setdefault(host, {}).setdefault(key, hint)
     out, done = [], set()
     for name, host, step in items:
-        if step.env and host not in done and len(targets.get(host, ())) > 1:
+        wanted = targets.get(host, {})
+        if step.env and host not in done and (len(wanted) > 1 or any("|" in t for t in wanted.values())):
             done.add(host)
-            out.append((PREFETCH, host, Step(_render_one(None, "snapshot-prefetch.sh"), tuple(targets[host]),
+            out.append((PREFETCH, host, Step(_render_one(None, "snapshot-prefetch.sh"), tuple(wanted.values()),
                                              PREFETCH, env=step.env)))
             step = step._replace(env=())
         out.append((name, host, step))
@@ -266,7 +283,7 @@ def status(names: list[str]) -> list[Outcome]:
     for name in names:
         spec, host = known_agent(name, reg)
         specs[name] = spec
-        items.append((name, host, Step(_render_one(spec, "status.sh"), (), name)))
+        items.append((name, host, Step(_render_one(spec, "status.sh"), job_hint(spec, reg), name)))
     batched = _prefetched(_batched(items, set(names), "SAC_SNAPSHOT", SNAPSHOT, "snapshot-cleanup.sh"), specs)
     outcomes = [o for o in run_grouped(batched) if o.name not in (SNAPSHOT, PREFETCH)]
     for o in outcomes:
@@ -280,15 +297,26 @@ def status(names: list[str]) -> list[Outcome]:
             o.result.setdefault(key, value)
         # "Could not ask" is not a failure to report as stopped; but it is an error.
         o.ok = o.result.get("state") != "UNKNOWN"
-    # Refresh the cached job ids (the chain moves on with every resubmit).
+    # Refresh the cached job ids (the chain moves on with every resubmit), and
+    # the running job and node of each reservation, which later calls go by.
     moved = [o for o in outcomes if o.ok and o.name in reg["agents"]
              and reg["agents"][o.name].get("job_id") != o.result.get("job_id") and o.result.get("job_id")]
-    if moved:
+    pools = {}
+    for o in outcomes:
+        rec = reg["reservations"].get(o.result.get("reservation") or "")
+        if (o.ok and rec is not None and o.result.get("state") == "RUNNING" and o.result.get("node")
+                and (rec.get("job_id"), rec.get("node"), rec.get("state")) != (
+                    o.result.get("job_id"), o.result.get("node"), "RUNNING")):
+            pools[o.result["reservation"]] = (o.result["job_id"], o.result["node"])
+    if moved or pools:
         try:
             with Registry().update() as r:
                 for o in moved:
                     if o.name in r["agents"]:
                         r["agents"][o.name]["job_id"] = o.result["job_id"]
+                for pool, (job, node) in pools.items():
+                    if pool in r["reservations"]:
+                        r["reservations"][pool].update(job_id=job, node=node, state="RUNNING")
         except SacError:
             pass  # a cache; status itself succeeded
     return outcomes

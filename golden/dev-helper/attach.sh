@@ -92,6 +92,17 @@ sac_current_v() {
   done <<<"$2"
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
+
+# sac_reservation_job POOL: the live job of reservation POOL, found by name on
+# the cluster (it changes on every resubmit), in res_job, res_state and
+# res_node; the calling script's sac_fail when squeue cannot be asked.
+sac_reservation_job() {
+  if ! sac_chain_v chain "sac-res-$1"; then
+    sac_fail "could not ask squeue on $sac_host about reservation '$1': ${chain//$'\n'/ }"
+  fi
+  sac_current_v current "$chain"
+  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+}
 # ------------------------------------------------------------------------------
 
 name=dev-helper
@@ -103,8 +114,7 @@ sac_fail() {
   exit 1
 }
 
-# The reservation's live job, found by name on the cluster (it changes on every
-# resubmit), and its tmux server (recorded by book.sh when the pool was booked).
+# The reservation's tmux server (recorded by book.sh when the pool was booked).
 resdir="$sac_root/reservations/$pool"
 if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
@@ -114,11 +124,7 @@ if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server"
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
-if ! sac_chain_v chain "sac-res-$pool"; then
-  sac_fail "could not ask squeue on $sac_host about reservation '$pool': ${chain//$'\n'/ }"
-fi
-sac_current_v current "$chain"
-IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+sac_reservation_job "$pool"
 if [[ $res_state != RUNNING ]]; then
   sac_fail "reservation '$pool' is not running on $sac_host (${res_job:+job $res_job }${res_state:-no live job})"
 fi

@@ -137,6 +137,17 @@ sac_current_v() {
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
+# sac_reservation_job POOL: the live job of reservation POOL, found by name on
+# the cluster (it changes on every resubmit), in res_job, res_state and
+# res_node; the calling script's sac_fail when squeue cannot be asked.
+sac_reservation_job() {
+  if ! sac_chain_v chain "sac-res-$1"; then
+    sac_fail "could not ask squeue on $sac_host about reservation '$1': ${chain//$'\n'/ }"
+  fi
+  sac_current_v current "$chain"
+  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+}
+
 # Run a command in a running job (a step that takes no resources, on the job's node).
 sac_in_job() {
   local job=$1 node=$2 srun
@@ -264,8 +275,7 @@ sac_fail() {
 # removes the snapshot). Not for agents of runtime slurm, whose start must see
 # the queue as it is.
 [[ -z ${SAC_LAUNCH_BATCH:-} ]] || SAC_SNAPSHOT=${SAC_SNAPSHOT:-launch-$SAC_LAUNCH_BATCH}
-# The reservation's live job, found by name on the cluster (it changes on every
-# resubmit), and its tmux server (recorded by book.sh when the pool was booked).
+# The reservation's tmux server (recorded by book.sh when the pool was booked).
 resdir="$sac_root/reservations/$pool"
 if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
@@ -274,17 +284,6 @@ server=""
 if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server" || true; fi
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
-fi
-if ! sac_chain_v chain "sac-res-$pool"; then
-  sac_fail "could not ask squeue on $sac_host about reservation '$pool': ${chain//$'\n'/ }"
-fi
-sac_current_v current "$chain"
-IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
-if [[ -z $res_job ]]; then
-  sac_fail "reservation '$pool' has no live job on $sac_host (it ended or was released): re-book it (sac reservations book $pool ...) or run: sac reservations refresh $pool"
-fi
-if [[ $res_state != RUNNING ]]; then
-  sac_fail "reservation '$pool' is not running yet (job $res_job $res_state); try again when it runs"
 fi
 
 # Private: the agent's folder is 700 whoever made it, which keeps session.sh
@@ -365,6 +364,27 @@ rm -f "$sac_root/reservations/$pool/tenants/$name"
 } >>"$log" 2>&1
 exit "$status"
 SAC_EOF
+
+# Usage: start.sh [JOB NODE]: the reservation's job as sac last saw it. The
+# step that creates the session goes straight into it: a step runs only in a
+# running job, so no squeue is needed. Only when srun refuses (the job moved
+# on, ended, or is pending) is the job of today looked up.
+if [[ -z ${SAC_LAUNCH_BATCH:-} && -n ${2:-} ]]; then
+  out=$(sac_launch "$1" "$2" "$server" "$session" "$dir/session.sh")
+  sac_outcome_v outcome "$session" "$out"
+  if [[ -n $outcome ]]; then
+    sac_tenant_result "$name" "$pool" "$1" "$2" "$server" "$out"
+    exit
+  fi
+fi
+
+sac_reservation_job "$pool"
+if [[ -z $res_job ]]; then
+  sac_fail "reservation '$pool' has no live job on $sac_host (it ended or was released): re-book it (sac reservations book $pool ...) or run: sac reservations refresh $pool"
+fi
+if [[ $res_state != RUNNING ]]; then
+  sac_fail "reservation '$pool' is not running yet (job $res_job $res_state); try again when it runs"
+fi
 
 if [[ -n ${SAC_LAUNCH_BATCH:-} ]]; then
   # sac agent start --all: launched with the other tenants of this reservation

@@ -123,6 +123,17 @@ sac_current_v() {
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
+# sac_reservation_job POOL: the live job of reservation POOL, found by name on
+# the cluster (it changes on every resubmit), in res_job, res_state and
+# res_node; the calling script's sac_fail when squeue cannot be asked.
+sac_reservation_job() {
+  if ! sac_chain_v chain "sac-res-$1"; then
+    sac_fail "could not ask squeue on $sac_host about reservation '$1': ${chain//$'\n'/ }"
+  fi
+  sac_current_v current "$chain"
+  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+}
+
 # Run a command in a running job (a step that takes no resources, on the job's node).
 sac_in_job() {
   local job=$1 node=$2 srun
@@ -147,8 +158,7 @@ sac_text() {
   sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"source\":$(sac_json "$1"),\"path\":$(sac_json_or_null "$2"),\"text_b64\":\"$(base64 -w0)\"}"
 }
 
-# The reservation's live job, found by name on the cluster (it changes on every
-# resubmit), and its tmux server (recorded by book.sh when the pool was booked).
+# The reservation's tmux server (recorded by book.sh when the pool was booked).
 resdir="$sac_root/reservations/$pool"
 if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
@@ -158,11 +168,7 @@ if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server"
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
-if ! sac_chain_v chain "sac-res-$pool"; then
-  sac_fail "could not ask squeue on $sac_host about reservation '$pool': ${chain//$'\n'/ }"
-fi
-sac_current_v current "$chain"
-IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+sac_reservation_job "$pool"
 if [[ $res_state == RUNNING ]]; then
   if pane=$(sac_in_job "$res_job" "$res_node" tmux -L "$server" capture-pane -p -J -t "=$session:" -S "-$lines" </dev/null 2>/dev/null); then
     printf '%s\n' "$pane" | awk '{ l[NR] = $0 } NF { last = NR } END { for (i = 1; i <= last; i++) print l[i] }' \

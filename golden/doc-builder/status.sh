@@ -127,6 +127,17 @@ sac_current_v() {
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
+# sac_reservation_job POOL: the live job of reservation POOL, found by name on
+# the cluster (it changes on every resubmit), in res_job, res_state and
+# res_node; the calling script's sac_fail when squeue cannot be asked.
+sac_reservation_job() {
+  if ! sac_chain_v chain "sac-res-$1"; then
+    sac_fail "could not ask squeue on $sac_host about reservation '$1': ${chain//$'\n'/ }"
+  fi
+  sac_current_v current "$chain"
+  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+}
+
 # sac_pane_v VAR SOCKET SESSION JOB NODE: the agent process in a tmux session on
 # a running job's node: VAR is "<command>\n@rc=0"; "@rc=1" when the session is
 # not there; anything else when the node could not be asked. With SAC_SNAPSHOT,
@@ -275,8 +286,7 @@ sac_fail() {
   exit 1
 }
 
-# The reservation's live job, found by name on the cluster (it changes on every
-# resubmit), and its tmux server (recorded by book.sh when the pool was booked).
+# The reservation's tmux server (recorded by book.sh when the pool was booked).
 resdir="$sac_root/reservations/$pool"
 if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
@@ -286,16 +296,30 @@ if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server"
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
-if ! sac_chain_v chain "sac-res-$pool"; then
-  sac_fail "could not ask squeue on $sac_host about reservation '$pool': ${chain//$'\n'/ }"
+alive=false pane="" error="" node_state="" probe="" res_job="" res_state="" res_node=""
+# Usage: status.sh [JOB NODE]: the reservation's job as sac last saw it. A step
+# into that job, on that node, looks at the pane and tells by itself that the
+# job runs there: no squeue. Only when it cannot (the job moved on, ended, or
+# is pending), squeue finds the job of today.
+if [[ -n ${2:-} && -z ${SAC_SNAPSHOT:-} ]]; then
+  sac_node_state_ask "$2"
+  sac_pane_v probe "$server" "$session" "$1" "$2"
+  if [[ $probe == *"@rc="* ]]; then
+    res_job=$1 res_state=RUNNING res_node=$2
+  else
+    sac_node_state_v node_state "$2"
+    node_state="" probe=""
+  fi
 fi
-sac_current_v current "$chain"
-IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
-alive=false pane="" error="" node_state=""
+if [[ -z $res_job ]]; then
+  sac_reservation_job "$pool"
+fi
 state=${res_state:-ABSENT}
 if [[ $state == RUNNING ]]; then
-  sac_node_state_ask "$res_node"
-  sac_pane_v probe "$server" "$session" "$res_job" "$res_node"
+  if [[ -z $probe ]]; then
+    sac_node_state_ask "$res_node"
+    sac_pane_v probe "$server" "$session" "$res_job" "$res_node"
+  fi
   case $probe in
     *"@rc=0"*) alive=true pane=${probe%%$'\n'@rc=*} ;;
     *"@rc="*) alive=false ;;

@@ -280,6 +280,7 @@ assert_eq() {
 #            Insists on the output format the scripts are written for.
 #   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
 #   srun     records to $STUB/srun.log, strips its options, execs the command here;
+#            as SLURM, only into a RUNNING job of squeue.state, on its node (-w);
 #            $STUB/srun.fail: fails like a job that cannot take a step.
 #   sinfo    records; prints "mixed" (for -N: node7 mixed, node8 idle).
 
@@ -361,6 +362,19 @@ EOF
   _stub srun <<'EOF'
 printf '%s\n' "$*" >>"$d/srun.log"
 if [[ -e $d/srun.fail ]]; then echo "srun: error: Unable to create step for job: Invalid job id specified" >&2; exit 1; fi
+# As SLURM: a step only into a job of squeue.state that is RUNNING, on its node.
+job="" node=""
+for a; do
+  case $a in --jobid=*) job=${a#--jobid=} ;; esac
+done
+for ((i = 1; i < $#; i++)); do [[ ${!i} != -w ]] || { j=$((i + 1)); node=${!j}; }; done
+if [[ -n $job ]]; then
+  line=$(awk -F'|' -v j="$job" '$2 == j' "$d/squeue.state" 2>/dev/null | head -n 1)
+  IFS='|' read -r _ _ jstate jnode _ <<<"$line"
+  if [[ -z $line ]]; then echo "srun: error: Unable to confirm allocation for job $job: Invalid job id specified" >&2; exit 1; fi
+  if [[ $jstate != RUNNING ]]; then echo "srun: error: Unable to confirm allocation for job $job: Job is pending execution" >&2; exit 1; fi
+  if [[ -n $node && $node != "$jnode" ]]; then echo "srun: error: Unable to create step for job $job: Requested node configuration is not available" >&2; exit 1; fi
+fi
 while (($#)); do
   case $1 in
     --) shift; break ;;

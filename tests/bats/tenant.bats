@@ -191,6 +191,64 @@ no_session() { ! session_exists; }
   jcheck '.state == "UNKNOWN" and .session_alive == null'
 }
 
+@test "tenant status.sh JOB NODE: one step straight into the job sac knows, no squeue; a job that moved on or waits: squeue finds today's" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  : >"$STUB/squeue.log"
+  : >"$STUB/srun.log"
+  run bash "$BUILT/status.sh" 301 node7
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .node == "node7" and .session_alive == true and .node_state == "mixed" and .error == null'
+  assert_eq "$(calls squeue)" 0
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 1
+  # Gone (299), on another node, or pending (302, the chain's next): srun
+  # refuses, squeue answers, the step goes into job 301.
+  squeue_add sac-res-pool1 302 PENDING
+  for hint in "299 node7" "301 node8" "302 node7"; do
+    : >"$STUB/squeue.log"
+    : >"$STUB/srun.log"
+    read -r job node <<<"$hint"
+    run bash "$BUILT/status.sh" "$job" "$node"
+    [ "$status" -eq 0 ]
+    result_json
+    jcheck '.state == "RUNNING" and .job_id == "301" and .node == "node7" and .session_alive == true and .node_state == "mixed" and .error == null'
+    assert_eq "$(calls squeue)" 1
+    assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 2
+  done
+  # The reservation gone: squeue says so.
+  : >"$STUB/squeue.state"
+  run bash "$BUILT/status.sh" 301 node7
+  result_json
+  jcheck '.state == "ABSENT" and .session_alive == false and .error == null'
+}
+
+@test "tenant start.sh JOB NODE: the launch step goes straight into the job sac knows; else squeue, and its errors" {
+  reservation_up
+  run bash "$BUILT/start.sh" 301 node7 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .already == false and .job_id == "301" and .node == "node7"'
+  assert_eq "$(calls squeue)" 0
+  wait_for 5 agent_started ten
+  run bash "$BUILT/start.sh" 299 node7 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .already == true and .job_id == "301"'
+  assert_eq "$(calls squeue)" 1
+  tmux -L "$SERVER" kill-session -t =sac-ten
+  # Pending now (requeued: same id): srun refuses, squeue tells why.
+  : >"$STUB/squeue.state"
+  squeue_add sac-res-pool1 301 PENDING
+  run bash "$BUILT/start.sh" 301 node7 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is not running yet (job 301 PENDING); try again when it runs"'
+  assert_eq "$(calls squeue)" 2
+}
+
 @test "tenant status.sh asks sinfo about the node while its srun step looks at the pane" {
   reservation_up
   run bash "$BUILT/start.sh" 3>&-
@@ -417,6 +475,46 @@ STUB_EOF
   assert_eq "$(calls squeue)" 1
   assert_eq "$(calls sinfo)" 1
   for a in a1 a2; do tmux -L "sac-$a" kill-server; done
+}
+
+@test "snapshot-prefetch.sh tenant:POOL|JOB|NODE: the listing of the job sac knows starts beside squeue; a job that moved on gets today's" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  prefetch_script
+  # An srun that marks its start, and a squeue that waits for that mark (5 s at
+  # most, then notes that it waited alone).
+  mv "$STUB_BIN/srun" "$STUB_BIN/srun.real"
+  mv "$STUB_BIN/squeue" "$STUB_BIN/squeue.real"
+  printf '#!/usr/bin/env bash\n: >%q\nexec %q "$@"\n' "$STUB/srun.started" "$STUB_BIN/srun.real" >"$STUB_BIN/srun"
+  printf '#!/usr/bin/env bash\nfor _ in $(seq 100); do [[ -e %q ]] && exec %q "$@"; sleep 0.05; done\n: >%q\nexec %q "$@"\n' \
+    "$STUB/srun.started" "$STUB_BIN/squeue.real" "$STUB/squeue.alone" "$STUB_BIN/squeue.real" >"$STUB_BIN/squeue"
+  chmod +x "$STUB_BIN/srun" "$STUB_BIN/squeue"
+  : >"$STUB/srun.log"
+  : >"$STUB/squeue.log"
+  export SAC_SNAPSHOT=b11
+  run bash "$SAC_T/prefetch.sh" "tenant:pool1|301|node7"
+  [ "$status" -eq 0 ]
+  assert_eq "$output" ""
+  [ ! -e "$STUB/squeue.alone" ]
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 1
+  run bash "$BUILT/status.sh" 301 node7
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .session_alive == true and .pane_command != null'
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 1
+  assert_eq "$(calls squeue)" 1
+  # The job sac knows has ended: its listing fails, squeue's job gets one.
+  export SAC_SNAPSHOT=b12
+  : >"$STUB/srun.log"
+  run bash "$SAC_T/prefetch.sh" "tenant:pool1|299|node7"
+  [ "$status" -eq 0 ]
+  assert_eq "$(grep -c -- '^--jobid=299' "$STUB/srun.log")" 1
+  assert_eq "$(grep -c -- '^--jobid=301' "$STUB/srun.log")" 1
+  run bash "$BUILT/status.sh" 299 node7
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .session_alive == true and .error == null'
+  assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 2
 }
 
 @test "snapshot-prefetch.sh when squeue fails: nothing listed, nothing printed, status.sh reports it" {

@@ -107,3 +107,51 @@ def test_a_status_batch_over_several_jobs_lists_their_panes_first_and_at_once(mo
     assert all(not step.env for name, _, step in steps[1:])
     assert [name for name, host, _ in steps if host == "h2"] == [solo[-1]]
     assert "snapshot-prefetch.sh" in first[2].script.splitlines()[1]
+
+
+def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypatch, tmp_path):
+    """status.sh and start.sh of a tenant get JOB NODE of its reservation as
+    recorded (they step straight into it and fall back to squeue); sac list's
+    prefetch gets tenant:POOL|JOB|NODE, even for one reservation alone; and a
+    status that finds the reservation elsewhere records where."""
+    import json
+
+    from sacgen import ops
+    from sacgen.registry import Registry
+    from sacgen.spec import load_specs
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
+    tenants = [n for n, s in specs.items() if s.tenant and s.reservation == "dev-pool"]
+    solo = next(n for n, s in specs.items() if not s.tenant)
+    pool = {"host": "h1", "job_id": "301", "node": "n1", "state": "RUNNING"}
+    reg = {"version": 1, "reservations": {"dev-pool": pool},
+           "agents": {n: {"runtime": "slurm-tenant", "host": "h1", "reservation": "dev-pool"} for n in tenants}}
+    assert ops.job_hint(specs[tenants[0]], reg) == ("301", "n1")
+    assert ops.job_hint(specs[solo], reg) == ()
+    for other in ({"state": "PENDING"}, {"node": None}, {"job_id": ""}):
+        assert ops.job_hint(specs[tenants[0]], {"reservations": {"dev-pool": dict(pool, **other)}}) == ()
+    (tmp_path / "state.json").write_text(json.dumps(reg))
+    assert [step.args for _, _, step in ops.start_plan([specs[tenants[0]]], False)] == [("301", "n1")]
+
+    seen = []
+
+    def fake_run_grouped(items):
+        seen.extend(items)
+        out = []
+        for name, host, step in items:
+            if name in tenants:
+                out.append(ops.Outcome(name, host, True, {"state": "RUNNING", "job_id": "302", "node": "n2",
+                                                           "reservation": "dev-pool", "session_alive": True}))
+        return out
+
+    monkeypatch.setattr(ops, "run_grouped", fake_run_grouped)
+    outcomes = ops.status(tenants)
+    assert [o.result["job_id"] for o in outcomes] == ["302"] * len(tenants)
+    first = seen[0]
+    assert first[0] == ops.PREFETCH and first[2].args == ("tenant:dev-pool|301|n1",)
+    assert all(step.args == ("301", "n1") for name, _, step in seen if name in tenants)
+    assert Registry().read()["reservations"]["dev-pool"] == dict(pool, job_id="302", node="n2")
+    seen.clear()
+    ops.status(tenants[:1])
+    assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("302", "n2"))]
