@@ -32,6 +32,8 @@ def _number(value) -> shell.Shell:
 def environment():
     import jinja2
 
+    from .cache import template_bytecode
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
@@ -42,6 +44,7 @@ def environment():
         autoescape=False,
         # The templates do not change while sacgen runs: no stat() per render.
         auto_reload=False,
+        bytecode_cache=template_bytecode(),
     )
     env.filters.update(
         words=shell.words,

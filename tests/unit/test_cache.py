@@ -176,3 +176,39 @@ def test_a_torn_spec_file_is_validated_again_and_the_cache_can_be_off(home, monk
         f.unlink()
     assert load_specs([str(path)], cached=True) == [want]
     assert specs_stored(home) == []
+
+
+# ----------------------------------------------------------------------------- compiled templates
+
+def test_compiled_templates_are_kept_per_sacgen_in_a_private_folder(home, monkeypatch):
+    """A process that renders stores the compiled templates; the next loads them
+    (Jinja's compiler is not called) and renders the same bytes. The folder is
+    named by sacgen's fingerprint (older ones go), and is used only when it is
+    this user's alone."""
+    import subprocess
+    import sys
+
+    import jinja2
+
+    folder = home / "cache" / f"jinja-{cache._fingerprint()[:32]}"
+    (home / "cache").mkdir(mode=0o700)
+    (home / "cache" / "jinja-0ld").mkdir()
+    code = ("import sys, jinja2; from sacgen.spec import load_specs; from sacgen.render import render\n"
+            "compiled = []\n"
+            "real = jinja2.Environment.compile\n"
+            "jinja2.Environment.compile = lambda self, *a, **k: compiled.append(1) or real(self, *a, **k)\n"
+            "text = ''.join(a.text for s in load_specs([sys.argv[1]]) for a in render(s))\n"
+            "print(len(compiled)); sys.stdout.write(text)")
+    env = dict(os.environ, SAC_HOME=str(home))
+    runs = [subprocess.run([sys.executable, "-c", code, str(ROOT / "examples")], capture_output=True, text=True,
+                           env=env, check=True).stdout.split("\n", 1) for _ in range(2)]
+    assert int(runs[0][0]) > 10 and runs[1][0] == "0"
+    assert runs[0][1] == runs[1][1] == "".join(a.text for s in EXAMPLES for a in render(s))
+    assert folder.is_dir() and len(list(folder.iterdir())) > 10
+    assert not (home / "cache" / "jinja-0ld").exists()
+    assert isinstance(cache.template_bytecode(), jinja2.FileSystemBytecodeCache)
+    folder.chmod(0o777)
+    assert cache.template_bytecode() is None
+    folder.chmod(0o700)
+    monkeypatch.setenv("SAC_CACHE", "0")
+    assert cache.template_bytecode() is None
