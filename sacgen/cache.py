@@ -7,7 +7,8 @@ its fields), the artifact's name, sacgen's version, and the size and mtime of
 every file of the sacgen package, its templates and its schemas. A changed template or a
 newer sacgen therefore never meets an old script. Each file holds the hash of its
 own text on its first line and is checked on every read; a file that does not
-match (a torn write) is rendered again. SAC_CACHE=0 turns the cache off.
+match (a torn write) is rendered again. SAC_CACHE=0 turns the cache off, and
+a cache folder that is not private to the user is not used (its scripts run).
 
 A validated spec is stored under a hash of the YAML file's bytes, the path it is
 shown by, its name (the file's stem) and the same fingerprint of sacgen; only a
@@ -18,6 +19,7 @@ reported every time.
 from __future__ import annotations
 
 import os
+import stat
 from functools import lru_cache
 
 MAX_FILES = 4096
@@ -57,43 +59,69 @@ def _fingerprint() -> str:
 
 
 def template_bytecode():
-    """A Jinja bytecode cache in $SAC_HOME/cache/jinja-<fingerprint> (compiling
-    the templates takes ~35 ms of every process that renders; loading them
-    compiled, ~3 ms), or None: SAC_CACHE=0, or a folder that is not private to
-    this user (what is in it is run). Keyed by sacgen's fingerprint, since Jinja
-    keys compiled code by the template's source only, not by the environment
-    sacgen configures; the folders of other fingerprints are removed."""
-    if not enabled():
+    """A Jinja bytecode cache in $SAC_HOME/cache/jinja-<version>-<fingerprint>
+    (compiling the templates takes ~35 ms of every process that renders; loading
+    them compiled, ~3 ms), or None: SAC_CACHE=0, or a cache folder that is not
+    private to this user (what is in it is run). Keyed by Jinja's version and
+    sacgen's fingerprint, since Jinja keys compiled code by the template's source
+    only, not by the environment sacgen configures; the folders of other keys are
+    removed."""
+    folder = _cache_folder()
+    if folder is None:
         return None
     import shutil
-    import stat
 
     import jinja2
 
     class Quiet(jinja2.FileSystemBytecodeCache):
-        def dump_bytecode(self, bucket):  # a cache that cannot be written is only slower
+        """A cache that cannot be read or written is only slower."""
+
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a torn or foreign file: compile instead
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
             try:
                 super().dump_bytecode(bucket)
             except OSError:
                 pass
 
-    folder = _folder()
-    here = f"jinja-{_fingerprint()[:32]}"
+    here = f"jinja-{jinja2.__version__}-{_fingerprint()[:24]}"
     path = os.path.join(folder, here)
     try:
         if not os.path.isdir(path):
-            os.makedirs(folder, mode=0o700, exist_ok=True)
             for e in os.scandir(folder):
                 if e.name.startswith("jinja-") and e.name != here:
                     shutil.rmtree(e.path, ignore_errors=True)
             os.makedirs(path, mode=0o700, exist_ok=True)
-        for d in (folder, path):
-            st = os.lstat(d)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-                return None
     except OSError:
         return None
-    return Quiet(path)
+    return Quiet(path) if _private(path) else None
+
+
+def _private(path: str) -> bool:
+    """PATH is a folder (not a link to one) of this user's that no one else can
+    write to."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _cache_folder() -> str | None:
+    """$SAC_HOME/cache, made if need be; None when the caches are off or the
+    folder is not private (someone else could plant scripts that sac would run)."""
+    if not enabled():
+        return None
+    folder = _folder()
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return folder if _private(folder) else None
 
 
 def _folder() -> str:
@@ -105,12 +133,13 @@ def _folder() -> str:
 def artifact(spec, name: str) -> str:
     """The text of artifact `name` of `spec` (None: a per-batch helper), from the
     cache when it is there and intact, else rendered and stored."""
-    if not enabled():
+    folder = _cache_folder()
+    if folder is None:
         from .render import render_artifact
 
         return render_artifact(spec, name)
     key = _hash(f"{_fingerprint()}\0{name}\0{spec!r}".encode()).hexdigest()
-    path = os.path.join(_folder(), f"{key}.sh")
+    path = os.path.join(folder, f"{key}.sh")
     text = _read(path)
     if text is None:
         from .render import render_artifact  # Jinja and the templates: only on a miss
@@ -129,11 +158,12 @@ def spec(path, where: str, validate):
         raw = path.read_bytes()
     except OSError:
         return None
-    if not enabled():
+    folder = _cache_folder()
+    if folder is None:
         return validate(raw)
     h = _hash(f"{_fingerprint()}\0spec\0{where}\0{path.stem}\0".encode())
     h.update(raw)
-    store = os.path.join(_folder(), f"{h.hexdigest()}.spec")
+    store = os.path.join(folder, f"{h.hexdigest()}.spec")
     text = _read(store)
     if text is not None:
         try:

@@ -298,25 +298,30 @@ def status(names: list[str]) -> list[Outcome]:
         # "Could not ask" is not a failure to report as stopped; but it is an error.
         o.ok = o.result.get("state") != "UNKNOWN"
     # Refresh the cached job ids (the chain moves on with every resubmit), and
-    # the running job and node of each reservation, which later calls go by.
+    # what each reservation's tenants found of it (its running job and node,
+    # which later calls go by; or that it no longer runs) -- on the host it was
+    # booked on, and only if no one re-booked it while this status ran.
     moved = [o for o in outcomes if o.ok and o.name in reg["agents"]
              and reg["agents"][o.name].get("job_id") != o.result.get("job_id") and o.result.get("job_id")]
     pools = {}
     for o in outcomes:
-        rec = reg["reservations"].get(o.result.get("reservation") or "")
-        if (o.ok and rec is not None and o.result.get("state") == "RUNNING" and o.result.get("node")
-                and (rec.get("job_id"), rec.get("node"), rec.get("state")) != (
-                    o.result.get("job_id"), o.result.get("node"), "RUNNING")):
-            pools[o.result["reservation"]] = (o.result["job_id"], o.result["node"])
+        pool = o.result.get("reservation")
+        rec = reg["reservations"].get(pool or "")
+        if not o.ok or rec is None or rec.get("host") != o.host:
+            continue
+        seen = (o.result.get("job_id"), o.result.get("node"), o.result.get("state"))
+        if (rec.get("job_id"), rec.get("node"), rec.get("state")) != seen:
+            pools[pool] = (rec.get("job_id"), seen)
     if moved or pools:
         try:
             with Registry().update() as r:
                 for o in moved:
                     if o.name in r["agents"]:
                         r["agents"][o.name]["job_id"] = o.result["job_id"]
-                for pool, (job, node) in pools.items():
-                    if pool in r["reservations"]:
-                        r["reservations"][pool].update(job_id=job, node=node, state="RUNNING")
+                for pool, (read, (job, node, state)) in pools.items():
+                    rec = r["reservations"].get(pool)
+                    if rec is not None and rec.get("job_id") == read:
+                        rec.update(job_id=job, node=node, state=state)
         except SacError:
             pass  # a cache; status itself succeeded
     return outcomes

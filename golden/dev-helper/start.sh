@@ -148,12 +148,14 @@ sac_reservation_job() {
   IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
 }
 
-# Run a command in a running job (a step that takes no resources, on the job's node).
+# Run a command in a running job (a step that takes no resources, on the job's
+# node). srun waits for a step it may not take yet (a suspended job) for
+# sac_step_wait seconds (default 10), then gives up and says why.
 sac_in_job() {
   local job=$1 node=$2 srun
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet "$@"
+  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
 # Create tenant sessions on a reservation's tmux server, all in ONE step.
@@ -368,9 +370,10 @@ SAC_EOF
 # Usage: start.sh [JOB NODE]: the reservation's job as sac last saw it. The
 # step that creates the session goes straight into it: a step runs only in a
 # running job, so no squeue is needed. Only when srun refuses (the job moved
-# on, ended, or is pending) is the job of today looked up.
+# on, ended, is pending, or is suspended: srun waits 2 s for that one) is the
+# job of today looked up.
 if [[ -z ${SAC_LAUNCH_BATCH:-} && -n ${2:-} ]]; then
-  out=$(sac_launch "$1" "$2" "$server" "$session" "$dir/session.sh")
+  out=$(sac_step_wait=2 sac_launch "$1" "$2" "$server" "$session" "$dir/session.sh")
   sac_outcome_v outcome "$session" "$out"
   if [[ -n $outcome ]]; then
     sac_tenant_result "$name" "$pool" "$1" "$2" "$server" "$out"

@@ -145,12 +145,14 @@ sac_reservation_job() {
   IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
 }
 
-# Run a command in a running job (a step that takes no resources, on the job's node).
+# Run a command in a running job (a step that takes no resources, on the job's
+# node). srun waits for a step it may not take yet (a suspended job) for
+# sac_step_wait seconds (default 10), then gives up and says why.
 sac_in_job() {
   local job=$1 node=$2 srun
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet "$@"
+  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
 # Kill tenant sessions on a reservation's tmux server, all in ONE step.

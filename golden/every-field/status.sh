@@ -195,7 +195,7 @@ sac_snapshot_panes() {
     esac
   done <<<"$2"
   [[ $sac_in == end ]] || return 1
-  for sac_line in "${sac_panes[@]}"; do
+  for sac_line in ${sac_panes[@]+"${sac_panes[@]}"}; do  # (bash < 4.4: an empty array is unset)
     sac_pid=${sac_line##*|}
     sac_comm=${sac_child[$sac_pid]:-}
     [[ -n $sac_comm ]] || sac_comm=${sac_own[$sac_pid]:-}
@@ -216,12 +216,14 @@ sac_node_state_ask() {
   exec {sac_node_ask_fd}< <("$sac_si" -h -n "$1" -o '%T' 2>/dev/null)
 }
 
-# sac_node_snapshot: sinfo's state of every node, once per batch $SAC_SNAPSHOT.
+# sac_node_snapshot: sinfo's state of every node, once per batch $SAC_SNAPSHOT
+# (empty when sinfo cannot tell: it is not asked again in the batch).
 sac_node_snapshot() {
-  local sac_si sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo" sac_out
+  local sac_si sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.sinfo" sac_out=""
   [[ ! -e $sac_snap ]] || return 0
-  sac_slurm_v sac_si sinfo || return 0
-  sac_out=$("$sac_si" -h -N -o '%N|%T' 2>/dev/null) || return 0
+  if sac_slurm_v sac_si sinfo; then
+    sac_out=$("$sac_si" -h -N -o '%N|%T' 2>/dev/null) || sac_out=""
+  fi
   printf '%s\n' "$sac_out" >"$sac_snap" || rm -f "$sac_snap"
 }
 
@@ -255,12 +257,14 @@ sac_node_state_v() {
   done <"$sac_snap"
 }
 
-# Run a command in a running job (a step that takes no resources, on the job's node).
+# Run a command in a running job (a step that takes no resources, on the job's
+# node). srun waits for a step it may not take yet (a suspended job) for
+# sac_step_wait seconds (default 10), then gives up and says why.
 sac_in_job() {
   local job=$1 node=$2 srun
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet "$@"
+  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 # ------------------------------------------------------------------------------
 

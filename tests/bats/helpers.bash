@@ -281,6 +281,7 @@ assert_eq() {
 #   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
 #   srun     records to $STUB/srun.log, strips its options, execs the command here;
 #            as SLURM, only into a RUNNING job of squeue.state, on its node (-w);
+#            into a SUSPENDED one it waits (here: for ever) unless --immediate;
 #            $STUB/srun.fail: fails like a job that cannot take a step.
 #   sinfo    records; prints "mixed" (for -N: node7 mixed, node8 idle).
 
@@ -372,6 +373,12 @@ if [[ -n $job ]]; then
   line=$(awk -F'|' -v j="$job" '$2 == j' "$d/squeue.state" 2>/dev/null | head -n 1)
   IFS='|' read -r _ _ jstate jnode _ <<<"$line"
   if [[ -z $line ]]; then echo "srun: error: Unable to confirm allocation for job $job: Invalid job id specified" >&2; exit 1; fi
+  if [[ $jstate == SUSPENDED ]]; then
+    # SLURM retries a step it may not take yet, forever without --immediate.
+    [[ " $* " == *" --immediate="* ]] || sleep 600
+    echo "srun: error: Unable to create step for job $job: Requested operation is presently disabled" >&2
+    exit 1
+  fi
   if [[ $jstate != RUNNING ]]; then echo "srun: error: Unable to confirm allocation for job $job: Job is pending execution" >&2; exit 1; fi
   if [[ -n $node && $node != "$jnode" ]]; then echo "srun: error: Unable to create step for job $job: Requested node configuration is not available" >&2; exit 1; fi
 fi

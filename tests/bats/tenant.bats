@@ -218,6 +218,15 @@ no_session() { ! session_exists; }
     assert_eq "$(calls squeue)" 1
     assert_eq "$(grep -c -- '^--jobid=' "$STUB/srun.log")" 2
   done
+  # Suspended: srun would wait for ever; the step into the job sac knows waits 2 s.
+  : >"$STUB/squeue.state"
+  squeue_add sac-res-pool1 301 SUSPENDED node7
+  : >"$STUB/srun.log"
+  run timeout 60 bash "$BUILT/status.sh" 301 node7
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "SUSPENDED" and .job_id == "301" and .session_alive == false and .error == null'
+  assert_eq "$(grep -c -- '^--jobid=301 .*--immediate=2 ' "$STUB/srun.log")" 1
   # The reservation gone: squeue says so.
   : >"$STUB/squeue.state"
   run bash "$BUILT/status.sh" 301 node7
@@ -247,6 +256,13 @@ no_session() { ! session_exists; }
   result_json
   jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is not running yet (job 301 PENDING); try again when it runs"'
   assert_eq "$(calls squeue)" 2
+  # Suspended: the step into the job sac knows waits 2 s, not for ever.
+  : >"$STUB/squeue.state"
+  squeue_add sac-res-pool1 301 SUSPENDED node7
+  run timeout 60 bash "$BUILT/start.sh" 301 node7 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is not running yet (job 301 SUSPENDED); try again when it runs"'
 }
 
 @test "tenant status.sh asks sinfo about the node while its srun step looks at the pane" {

@@ -190,7 +190,7 @@ def test_compiled_templates_are_kept_per_sacgen_in_a_private_folder(home, monkey
 
     import jinja2
 
-    folder = home / "cache" / f"jinja-{cache._fingerprint()[:32]}"
+    folder = home / "cache" / f"jinja-{jinja2.__version__}-{cache._fingerprint()[:24]}"
     (home / "cache").mkdir(mode=0o700)
     (home / "cache" / "jinja-0ld").mkdir()
     code = ("import sys, jinja2; from sacgen.spec import load_specs; from sacgen.render import render\n"
@@ -212,3 +212,19 @@ def test_compiled_templates_are_kept_per_sacgen_in_a_private_folder(home, monkey
     folder.chmod(0o700)
     monkeypatch.setenv("SAC_CACHE", "0")
     assert cache.template_bytecode() is None
+
+
+def test_a_cache_folder_others_can_write_to_is_not_used(home):
+    """Its scripts would run on the cluster, its compiled templates here."""
+    spec = tenant()
+    want = render_artifact(spec, "status.sh")
+    (home / "cache").mkdir(mode=0o700)
+    (home / "cache").chmod(0o770)
+    planted = []
+    for _ in range(2):
+        assert cache.artifact(spec, "status.sh") == want
+        planted = list((home / "cache").iterdir())
+    assert planted == [] and cache.template_bytecode() is None
+    (home / "cache").rmdir()
+    (home / "cache").symlink_to(home.parent)
+    assert cache.artifact(spec, "status.sh") == want and cache.template_bytecode() is None

@@ -155,3 +155,46 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     seen.clear()
     ops.status(tenants[:1])
     assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("302", "n2"))]
+
+
+def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_rebooked(monkeypatch, tmp_path):
+    import json
+
+    from sacgen import ops
+    from sacgen.registry import Registry
+    from sacgen.spec import load_specs
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (name,) = [s.name for s in load_specs(["examples"]) if s.kind == "Agent" and s.reservation == "dev-pool"][:1]
+    pool = {"host": "h1", "job_id": "301", "node": "n1", "state": "RUNNING"}
+
+    def write(rec, agent_host="h1"):
+        (tmp_path / "state.json").write_text(json.dumps({"version": 1, "reservations": {"dev-pool": rec}, "agents": {
+            name: {"runtime": "slurm-tenant", "host": agent_host, "reservation": "dev-pool"}}}))
+
+    def answer(result, during=None):
+        def fake(items):
+            if during:
+                during()
+            return [ops.Outcome(n, h, True, dict(result, reservation="dev-pool")) for n, h, _ in items if n == name]
+        monkeypatch.setattr(ops, "run_grouped", fake)
+
+    # Ended: recorded, so that no later call goes by job 301.
+    write(dict(pool))
+    answer({"state": "ABSENT", "job_id": None, "node": None})
+    ops.status([name])
+    rec = Registry().read()["reservations"]["dev-pool"]
+    assert (rec["job_id"], rec["state"]) == (None, "ABSENT")
+    assert ops.job_hint(ops.spec_from_record(name, {"runtime": "slurm-tenant", "reservation": "dev-pool"}),
+                        Registry().read()) == ()
+    # An agent recorded on another host than the pool: its answer is not the pool's.
+    write(dict(pool), agent_host="h2")
+    answer({"state": "RUNNING", "job_id": "999", "node": "n9"})
+    ops.status([name])
+    assert Registry().read()["reservations"]["dev-pool"]["job_id"] == "301"
+    # Re-booked while the status ran: the new booking stays.
+    write(dict(pool))
+    answer({"state": "RUNNING", "job_id": "302", "node": "n2"},
+           during=lambda: write(dict(pool, job_id="400", node="n4")))
+    ops.status([name])
+    assert Registry().read()["reservations"]["dev-pool"]["job_id"] == "400"
