@@ -229,3 +229,29 @@ def test_migrate_slurm_agent_into_reservation(cluster, sac, stub, tmp_path):
     assert f"reservation: {pool}" in text and "pre_agent: ~/hooks/x.sh  # keep me" in text
     assert "cpus_per_task" not in text and "host:" not in text and "flags: [--x]" in text
     assert sac("reservations", "release", pool).returncode == 0
+
+
+def test_a_suspended_reservation_is_reported_not_waited_for(cluster, sac, stub):
+    """A tenant's status and start step straight into the job sac last saw
+    running; into a suspended job srun would wait until it resumes. They give
+    up (srun --immediate) and report the job as squeue sees it."""
+    pool, _ = book(cluster, sac, "--tmux-server", unique("su"))
+    name = unique("susp")
+    path = tenant(cluster, sac, stub, name, pool)
+    assert sac("agent", "start", path).returncode == 0
+    job = sac.json("reservations", "get", pool)["job_id"]
+    st = sac.json("agent", "status", name)
+    assert (st["state"], st["job_id"], st["session_alive"]) == ("RUNNING", job, True)
+    cluster.run(["scontrol", "suspend", job], check=True)
+    try:
+        st = sac.json("agent", "status", name, timeout=60)
+        assert (st["state"], st["job_id"], st["session_alive"]) == ("SUSPENDED", job, False)
+        r = sac("agent", "start", path, timeout=60)
+        assert r.returncode == 1 and f"is not running yet (job {job} SUSPENDED)" in r.stderr
+        r = sac("list", "--json", timeout=60)
+        assert r.returncode == 0 and [a["state"] for a in json.loads(r.stdout) if a["name"] == name] == ["SUSPENDED"]
+    finally:
+        cluster.run(["scontrol", "resume", job], check=True)
+    st = sac.json("agent", "status", name)
+    assert (st["state"], st["session_alive"]) == ("RUNNING", True)
+    assert sac("reservations", "release", pool).returncode == 0
