@@ -330,7 +330,7 @@ def status(names: list[str]) -> list[Outcome]:
 def logs(name: str, lines: int) -> Outcome:
     reg = Registry().read()
     spec, host = known_agent(name, reg)
-    (o,) = run_grouped([(name, host, Step(_render_one(spec, "logs.sh"), (str(lines),), name))])
+    (o,) = run_grouped([(name, host, Step(_render_one(spec, "logs.sh"), (str(lines), *job_hint(spec, reg)), name))])
     if o.ok and "text_b64" in o.result:
         import base64
 

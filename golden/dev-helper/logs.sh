@@ -7,7 +7,7 @@
 # SC2209: values are single-quoted (or left as plain words) on purpose, to arrive
 # literally: `$`, `\`, `~`, quotes and command names in them are text, not mistakes.
 # shellcheck disable=SC2034,SC2329,SC2016,SC1003,SC1112,SC2088,SC2209
-# Usage: logs.sh [LINES]
+# Usage: logs.sh [LINES [JOB NODE]]
 set -uo pipefail
 
 # --- sacgen helpers -----------------------------------------------------------
@@ -170,14 +170,22 @@ if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server"
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
+# capture JOB NODE: the pane's last lines, through a step into the job.
+capture() {
+  sac_in_job "$1" "$2" tmux -L "$server" capture-pane -p -J -t "=$session:" -S "-$lines" </dev/null 2>/dev/null
+}
+show() {
+  printf '%s\n' "$1" | awk '{ l[NR] = $0 } NF { last = NR } END { for (i = 1; i <= last; i++) print l[i] }' \
+    | tail -n "$lines" | sac_text pane ""
+  exit 0
+}
+# JOB NODE: the reservation's job as sac last saw it running; the step goes
+# straight there (a step runs only in a running job: no squeue). If it cannot
+# (the job moved on, ended, or waits; 2 s for a suspended one), or the session
+# is gone, squeue finds the job of today.
+if [[ -n ${3:-} ]] && pane=$(sac_step_wait=2 capture "$2" "$3"); then show "$pane"; fi
 sac_reservation_job "$pool"
-if [[ $res_state == RUNNING ]]; then
-  if pane=$(sac_in_job "$res_job" "$res_node" tmux -L "$server" capture-pane -p -J -t "=$session:" -S "-$lines" </dev/null 2>/dev/null); then
-    printf '%s\n' "$pane" | awk '{ l[NR] = $0 } NF { last = NR } END { for (i = 1; i <= last; i++) print l[i] }' \
-      | tail -n "$lines" | sac_text pane ""
-    exit 0
-  fi
-fi
+if [[ $res_state == RUNNING ]] && pane=$(capture "$res_job" "$res_node"); then show "$pane"; fi
 if [[ -r $dir/agent.log ]]; then
   tail -n "$lines" "$dir/agent.log" | sac_text agent-log "$dir/agent.log"
   exit 0

@@ -265,6 +265,37 @@ no_session() { ! session_exists; }
   jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is not running yet (job 301 SUSPENDED); try again when it runs"'
 }
 
+@test "tenant logs.sh LINES JOB NODE: the pane through one step into the job sac knows; else squeue's job; else agent.log" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  tmux -L "$SERVER" send-keys -t =sac-ten: 'echo pane-line-one' 2>/dev/null || true
+  : >"$STUB/squeue.log"
+  : >"$STUB/srun.log"
+  run bash "$BUILT/logs.sh" 20 301 node7
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .source == "pane"'
+  assert_eq "$(calls squeue)" 0
+  assert_eq "$(grep -c -- '^--jobid=301 .*--immediate=2 ' "$STUB/srun.log")" 1
+  run bash "$BUILT/logs.sh" 20 299 node7
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .source == "pane"'
+  assert_eq "$(calls squeue)" 1
+  # The session gone: its log, after asking the job sac knows and squeue's.
+  tmux -L "$SERVER" kill-session -t =sac-ten
+  printf 'log line %s\n' 1 2 3 >"$DIR/agent.log"
+  : >"$STUB/srun.log"
+  run bash "$BUILT/logs.sh" 2 301 node7
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .source == "agent-log"'
+  assert_eq "$(jq -r .text_b64 <<<"$RESULT" | base64 -d)" $'log line 2\nlog line 3'
+  assert_eq "$(grep -c -- '^--jobid=301' "$STUB/srun.log")" 2
+}
+
 @test "tenant status.sh asks sinfo about the node while its srun step looks at the pane" {
   reservation_up
   run bash "$BUILT/start.sh" 3>&-

@@ -155,6 +155,9 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     seen.clear()
     ops.status(tenants[:1])
     assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("302", "n2"))]
+    seen.clear()
+    ops.logs(tenants[0], 5)
+    assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("5", "302", "n2"))]
 
 
 def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_rebooked(monkeypatch, tmp_path):
