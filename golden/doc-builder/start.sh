@@ -168,20 +168,27 @@ sac_launch() {
   sac_in_job "$job" "$node" bash -c '
     server=$1
     shift
-    if ! tmux -L "$server" has-session -t =_root 2>/dev/null; then
+    # The sessions there are, with one tmux call for all the launches.
+    declare -A live=()
+    while IFS= read -r s; do
+      [[ -z $s ]] || live[$s]=1
+    done < <(tmux -L "$server" list-sessions -F "#{session_name}" 2>/dev/null)
+    if [[ -z ${live[_root]:-} ]]; then
       while (($#)); do echo "@noserver $1"; shift 2; done
       exit 0
     fi
     launched=()
     n=0
     while (($#)); do
-      if tmux -L "$server" has-session -t "=$1" 2>/dev/null; then
+      if [[ -n ${live[$1]:-} ]]; then
         echo "@already $1"
       else
-        rm -f "${2%/*}/launch-state"
+        [[ ! -e ${2%/*}/launch-state ]] || rm -f "${2%/*}/launch-state"
         if tmux -L "$server" new-session -d -s "$1" -x 220 -y 50 bash "$2" "sac-launch-$1-$$"; then
           launched+=("$1" "${2%/*}/launch-state")
           n=$((n + 2))
+        elif tmux -L "$server" has-session -t "=$1" 2>/dev/null; then
+          echo "@already $1"  # made meanwhile, by another start
         else
           echo "@failed $1"
         fi
