@@ -216,8 +216,7 @@ def _store(path: str, text: str) -> None:
     body = text.encode("utf-8")
     tmp = None
     try:
-        folder = os.path.dirname(path)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        folder = os.path.dirname(path)  # made by _cache_folder()
         _prune(folder)
         fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=folder)
         with os.fdopen(fd, "wb") as f:

@@ -134,6 +134,15 @@ sac_current_v() {
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
+# sac_tmux_server_v VAR POOL: the tmux server that reservation POOL was booked
+# with (book.sh records it), in VAR; empty when there is none.
+sac_tmux_server_v() {
+  printf -v "$1" '%s' ""
+  if [[ -r $sac_root/reservations/$2/tmux_server ]]; then
+    IFS= read -r "$1" <"$sac_root/reservations/$2/tmux_server" || true
+  fi
+}
+
 # sac_reservation_job POOL: the live job of reservation POOL, found by name on
 # the cluster (it changes on every resubmit), in res_job, res_state and
 # res_node; the calling script's sac_fail when squeue cannot be asked.
@@ -198,8 +207,7 @@ resdir="$sac_root/reservations/$pool"
 if [[ ! -d $resdir ]]; then
   sac_fail "reservation '$pool' is not booked on $sac_host (no $resdir); book it with: sac reservations book $pool --host HOST --tmux-server sac"
 fi
-server=""
-if [[ -r $resdir/tmux_server ]]; then IFS= read -r server <"$resdir/tmux_server" || true; fi
+sac_tmux_server_v server "$pool"
 if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi

@@ -127,6 +127,15 @@ sac_current_v() {
   printf -v "$1" '%s' "${sac_run:-$sac_other}"
 }
 
+# sac_tmux_server_v VAR POOL: the tmux server that reservation POOL was booked
+# with (book.sh records it), in VAR; empty when there is none.
+sac_tmux_server_v() {
+  printf -v "$1" '%s' ""
+  if [[ -r $sac_root/reservations/$2/tmux_server ]]; then
+    IFS= read -r "$1" <"$sac_root/reservations/$2/tmux_server" || true
+  fi
+}
+
 # Run a command in a running job (a step that takes no resources, on the job's
 # node). srun waits for a step it may not take yet (a suspended job) for
 # sac_step_wait seconds (default 10), then gives up and says why.
@@ -152,7 +161,7 @@ sac_current_v current "$chain"
 IFS='|' read -r job state node time_left _<<<"$current"
 # Built without subshells (read, sac_quote_v, sac_obj_v): a few ms less per call.
 server="" persistent=false tenants="" sessions=""
-if [[ -r $dir/tmux_server ]]; then IFS= read -r server <"$dir/tmux_server" || true; fi
+sac_tmux_server_v server "$pool"
 if [[ -r $dir/persistent ]]; then IFS= read -r persistent <"$dir/persistent" || true; fi
 for entry in "$dir"/tenants/*; do
   [[ -e $entry ]] || continue
