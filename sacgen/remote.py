@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 import subprocess
 from collections import namedtuple
 
@@ -57,23 +58,50 @@ def ssh_command() -> list[str]:
     return shlex.split(os.environ.get("SAC_SSH") or "ssh")
 
 
+# OpenSSH binds a new master's socket as PATH.<16 random characters>, then renames
+# it to PATH, here FOLDER/%C (40 hex digits). A socket path holds at most 103
+# bytes on macOS and the BSDs (107 on Linux); one longer and every ssh call
+# fails (exit 255). So the folder's path may have at most 103 - 58 bytes.
+CONTROL_FOLDER_MAX = 103 - len("/") - 40 - len(".") - 16
+
+
+def control_folder() -> str | None:
+    """The folder of the connection masters' sockets: sac-ssh-<uid> in the first of
+    $XDG_RUNTIME_DIR, $TMPDIR and /tmp whose path is short enough, made if
+    missing; it must be a real folder of ours that only we can enter. None when
+    there is none (then connections are not reused)."""
+    uid = os.getuid()
+    for root in (os.environ.get("XDG_RUNTIME_DIR"), os.environ.get("TMPDIR"), "/tmp"):
+        if not root or not os.path.isabs(root):
+            continue
+        folder = os.path.join(root, f"sac-ssh-{uid}")
+        if len(os.fsencode(folder)) > CONTROL_FOLDER_MAX:
+            continue
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            continue
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o077:
+            return folder
+    return None
+
+
 def _control_options() -> list[str]:
     """OpenSSH connection reuse: later commands ride on the first one's connection.
     Off with SAC_SSH_CONTROL=0."""
     if os.environ.get("SAC_SSH_CONTROL", "1").lower() in ("0", "no", "off", "false"):
         return []
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if not runtime:
-        import tempfile
-
-        runtime = tempfile.gettempdir()
-    base = os.path.join(runtime, f"sac-ssh-{os.getuid()}")
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-    except OSError:
+    folder = control_folder()
+    if folder is None:
         return []
     persist = os.environ.get("SAC_SSH_PERSIST", "60")
-    return ["-o", "ControlMaster=auto", "-o", f"ControlPath={base}/%C", "-o", f"ControlPersist={persist}"]
+    return ["-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C", "-o", f"ControlPersist={persist}"]
 
 
 def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:

@@ -80,8 +80,7 @@ def test_unreachable_login_node_exit_3_nothing_recorded(cluster, sac, stub, tmp_
     name = unique("down")
     sac.agent_yaml(name, spec(cluster, stub))
     bad_cfg = tmp_path / "ssh_config"
-    bad_cfg.write_text((cluster.dir / "ssh_config").read_text().replace("Port ", "Port 1") if False else
-                       "\n".join(ln if not ln.strip().startswith("Port") else "  Port 1"
+    bad_cfg.write_text("\n".join(ln if not ln.strip().startswith("Port") else "  Port 1"
                                  for ln in (cluster.dir / "ssh_config").read_text().splitlines()) + "\n")
     r = sac("agent", "start", name, env={"SAC_SSH": f"ssh -F {bad_cfg}"})
     assert r.returncode == 3
@@ -89,6 +88,29 @@ def test_unreachable_login_node_exit_3_nothing_recorded(cluster, sac, stub, tmp_
     assert not (sac.home / "state.json").exists()
     r = sac("agent", "status", name, env={"SAC_SSH": f"ssh -F {bad_cfg}"})
     assert r.returncode == 3 and "UNKNOWN" in r.stdout
+
+
+def test_a_temporary_folder_too_long_for_a_socket_does_not_break_ssh(cluster, sac, tmp_path):
+    """A long $TMPDIR (macOS has one) made OpenSSH's master socket path too long:
+    every connection failed with exit 255. sac picks a folder whose path fits."""
+    long_tmp = tmp_path / ("t" * 70)
+    long_tmp.mkdir()
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/bash\necho \"hello from $(hostname)\"\n")
+    env = {"XDG_RUNTIME_DIR": str(long_tmp), "TMPDIR": str(long_tmp)}
+    folder = f"/tmp/sac-ssh-{os.getuid()}"
+    ssh = [*cluster.ssh, "-o", f"ControlPath={folder}/%C"]
+    try:
+        r = sac("run", script, "--host", cluster.host, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "hello from" in r.stdout
+        assert not (long_tmp / f"sac-ssh-{os.getuid()}").exists()
+        # The connection it left for the next command is in /tmp's folder.
+        assert subprocess.run([*ssh, "-O", "check", cluster.host], capture_output=True).returncode == 0
+        r = sac("run", script, "--host", cluster.host, env=env)
+        assert r.returncode == 0 and "hello from" in r.stdout, r.stderr
+    finally:
+        subprocess.run([*ssh, "-O", "exit", cluster.host], capture_output=True)
 
 
 def test_two_starts_at_once_one_job(cluster, sac, stub):

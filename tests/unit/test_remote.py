@@ -1,6 +1,8 @@
 """The remote command that carries a program to the login node's bash."""
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +203,73 @@ def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_reboo
            during=lambda: write(dict(pool, job_id="400", node="n4")))
     ops.status([name])
     assert Registry().read()["reservations"]["dev-pool"]["job_id"] == "400"
+
+
+@pytest.fixture
+def short_tmp():
+    """A folder with a short path (pytest's tmp_path is too long to hold sockets)."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="sc", dir="/tmp")
+    yield Path(folder)
+    shutil.rmtree(folder)
+
+
+def _listener_path(folder: str) -> str:
+    # What OpenSSH binds for a new master: ControlPath (folder/%C, 40 hex digits)
+    # plus a dot and 16 random characters.
+    return f"{folder}/{'c' * 40}.{'r' * 16}"
+
+
+def test_connection_masters_live_in_the_runtime_folder_when_its_path_is_short(monkeypatch, short_tmp):
+    from sacgen.remote import _control_options, control_folder
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
+    monkeypatch.delenv("SAC_SSH_CONTROL", raising=False)
+    folder = control_folder()
+    assert folder == f"{short_tmp}/sac-ssh-{os.getuid()}"
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    assert f"ControlPath={folder}/%C" in _control_options()
+
+
+def test_a_folder_too_long_for_a_socket_path_is_passed_over(monkeypatch, tmp_path, short_tmp):
+    """macOS's $TMPDIR (/var/folders/xx/<28 characters>/T) is such a folder: with
+    it every ssh call failed (exit 255, "too long for Unix domain socket")."""
+    from sacgen.remote import control_folder
+
+    long_root = tmp_path / ("x" * 60)
+    long_root.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(long_root))
+    monkeypatch.setenv("TMPDIR", str(short_tmp))
+    folder = control_folder()
+    assert folder == f"{short_tmp}/sac-ssh-{os.getuid()}"
+    # A Unix socket path holds at most 103 bytes on macOS and the BSDs.
+    assert len(_listener_path(folder).encode()) <= 103
+    assert not (long_root / f"sac-ssh-{os.getuid()}").exists()
+
+
+def test_a_folder_others_can_enter_or_a_symlink_is_not_used(monkeypatch, tmp_path):
+    from sacgen.remote import control_folder
+
+    open_root, link_root, ours = tmp_path / "o", tmp_path / "l", tmp_path / "ours"
+    for d in (open_root, link_root, ours):
+        d.mkdir()
+    (open_root / f"sac-ssh-{os.getuid()}").mkdir(mode=0o755)
+    os.chmod(open_root / f"sac-ssh-{os.getuid()}", 0o755)
+    (link_root / f"sac-ssh-{os.getuid()}").symlink_to(ours)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(open_root))
+    monkeypatch.setenv("TMPDIR", str(link_root))
+    assert control_folder() == f"/tmp/sac-ssh-{os.getuid()}"
+
+
+def test_without_a_usable_folder_connections_are_not_reused(monkeypatch, tmp_path):
+    import sacgen.remote as remote
+
+    monkeypatch.delenv("SAC_SSH_CONTROL", raising=False)
+    monkeypatch.setattr(remote, "control_folder", lambda: None)
+    assert remote._control_options() == []
+    assert "ControlMaster=auto" not in remote.ssh_argv("h", "true")
+    monkeypatch.setenv("SAC_SSH_CONTROL", "0")
+    monkeypatch.setattr(remote, "control_folder", lambda: str(tmp_path))
+    assert remote._control_options() == []
