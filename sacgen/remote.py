@@ -106,10 +106,16 @@ def _control_options() -> list[str]:
 
 def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:
     # BatchMode: never hang on a password or host-key prompt; a connect timeout so
-    # that a dead host is an error, not a hang.
-    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}"]
+    # that a dead host is an error, not a hang. What a config written for
+    # interactive logins adds is left out: its RemoteCommand (with a command of
+    # our own, ssh would refuse to run), its port forwardings (a port the user's
+    # own session holds fails the connection with ExitOnForwardFailure), and,
+    # but for attach, X11 and agent forwarding (set-up time, and the cluster has
+    # no use for the user's keys).
+    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}",
+            "-o", "RemoteCommand=none", "-o", "ClearAllForwardings=yes"]
     opts += _control_options()
-    opts += ["-tt"] if tty else ["-T"]
+    opts += ["-tt"] if tty else ["-T", "-x", "-a"]
     return [*ssh_command(), *opts, "--", host, remote_command]
 
 

@@ -113,6 +113,35 @@ def test_a_temporary_folder_too_long_for_a_socket_does_not_break_ssh(cluster, sa
         subprocess.run([*ssh, "-O", "exit", cluster.host], capture_output=True)
 
 
+def test_an_ssh_config_written_for_interactive_logins_does_not_get_in_the_way(cluster, sac, tmp_path):
+    """A Host entry that runs tmux on login (RemoteCommand, RequestTTY) and forwards
+    a port the user's own session already holds (ExitOnForwardFailure): plain
+    `ssh host cmd` fails with either; sac's connections leave both out."""
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    config = tmp_path / "ssh_config"
+    extra = (f"    RemoteCommand tmux new-session -A -s main\n    RequestTTY yes\n"
+             f"    LocalForward {port} 127.0.0.1:22\n    ExitOnForwardFailure yes\n    ForwardX11 yes\n")
+    config.write_text((cluster.dir / "ssh_config").read_text().replace("Host sac-login\n", "Host sac-login\n" + extra))
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/bash\necho \"hello from $(hostname)\"\n")
+    try:
+        plain = subprocess.run(["ssh", "-F", str(config), "-T", cluster.host, "true"], capture_output=True,
+                               text=True, timeout=30)
+        assert plain.returncode == 255, "the config should break a plain ssh call"
+        for control in ("0", "1", "1"):  # no reuse; a new master; riding on it
+            r = sac("run", script, "--host", cluster.host, env={"SAC_SSH": f"ssh -F {config}",
+                                                                "SAC_SSH_CONTROL": control})
+            assert r.returncode == 0 and "hello from" in r.stdout, (control, r.stderr)
+    finally:
+        busy.close()
+        subprocess.run(["ssh", "-F", str(config), "-O", "exit", cluster.host], capture_output=True)
+
+
 def test_two_starts_at_once_one_job(cluster, sac, stub):
     name = unique("race")
     path = sac.agent_yaml(name, spec(cluster, stub))

@@ -273,3 +273,17 @@ def test_without_a_usable_folder_connections_are_not_reused(monkeypatch, tmp_pat
     monkeypatch.setenv("SAC_SSH_CONTROL", "0")
     monkeypatch.setattr(remote, "control_folder", lambda: str(tmp_path))
     assert remote._control_options() == []
+
+
+def test_ssh_leaves_out_what_a_config_for_interactive_logins_adds(monkeypatch):
+    import sacgen.remote as remote
+
+    monkeypatch.setenv("SAC_SSH", "ssh -F my_config")
+    monkeypatch.setenv("SAC_SSH_CONTROL", "0")
+    argv = remote.ssh_argv("spartan", "true")
+    assert argv[:3] == ["ssh", "-F", "my_config"] and argv[-2:] == ["spartan", "true"]
+    options = " ".join(argv)
+    for option in ("BatchMode=yes", "RemoteCommand=none", "ClearAllForwardings=yes", " -T ", " -x ", " -a "):
+        assert option in options
+    attach = " ".join(remote.ssh_argv("spartan", "true", tty=True))
+    assert " -tt " in attach and "RemoteCommand=none" in attach and " -x " not in attach and " -a " not in attach
