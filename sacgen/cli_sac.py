@@ -21,6 +21,7 @@ EPILOG = """examples:
       --tmux-server sac --persistent
   sac agent start --all                            # every discovered YAML, one ssh per host
   sac list
+  sac connect spartan                              # log in once (password, one-time code)
 """
 
 def _columns() -> int:
@@ -148,6 +149,23 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         rn.add_argument("script", metavar="SCRIPT")
         rn.add_argument("--host", required=True)
         rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)")
+
+    cn = sub.add_parser("connect", help="log in to a host once (password, one-time code); later commands share it",
+                        formatter_class=RF,
+                        description="Log in to HOST with your terminal, answering whatever the login asks\n"
+                                    "(password, key passphrase, one-time code), and keep that connection open:\n"
+                                    "every later sac command to HOST rides on it, without logging in again,\n"
+                                    "until it has been idle for --persist.",
+                        epilog="examples:\n  sac connect spartan                # then sac commands to spartan share it\n"
+                               "  sac connect spartan --persist 12h\n  sac connect spartan --check\n"
+                               "  sac connect spartan --close")
+    if wants("connect"):
+        cn.add_argument("host", metavar="HOST", help="ssh destination, as the agents' spec.slurm.host names it")
+        cn.add_argument("--persist", default="8h", metavar="DURATION",
+                        help="how long it stays open once idle: seconds, or 30m, 8h, 2d... (default 8h)")
+        what = cn.add_mutually_exclusive_group()
+        what.add_argument("--check", action="store_true", help="say whether it is open (exit 1 if not)")
+        what.add_argument("--close", action="store_true", help="close it")
 
     res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",
                          formatter_class=RF, epilog="example:\n  sac reservations book dev-pool --host spartan "
@@ -383,6 +401,32 @@ def cmd_run(args) -> int:
     return status
 
 
+def cmd_connect(args) -> int:
+    import re
+
+    from . import remote
+
+    if args.host in remote.LOCAL_HOSTS:
+        raise _usage(f"{args.host} runs sac's scripts on this machine, without ssh: there is nothing to connect")
+    if args.check:
+        up = remote.shared_connection(args.host)
+        print(f"{args.host}: " + ("connected; sac commands to it share that connection" if up else
+                                  "not connected (sac connect HOST opens a shared connection)"))
+        return 0 if up else 1
+    if args.close:
+        closed = remote.close_shared_connection(args.host)
+        print(f"{args.host}: " + ("connection closed" if closed else "no shared connection was open"))
+        return 0
+    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", args.persist):
+        raise _usage(f"--persist: {args.persist!r} is not a duration (seconds, or e.g. 30m, 8h, 1h30m, 2d)")
+    if remote.open_shared_connection(args.host, args.persist):
+        print(f"{args.host}: connected; sac commands to it share this connection until it has been idle for "
+              f"{args.persist} (sac connect {args.host} --close ends it)")
+    else:
+        print(f"{args.host}: already connected; sac commands to it share that connection")
+    return 0
+
+
 def _res_line(r: dict) -> str:
     if r.get("state") == "UNKNOWN":
         return f"{r['name']}: UNKNOWN — could not ask: {r.get('error')}"
@@ -490,6 +534,8 @@ def dispatch(args) -> int:
         return cmd_list(args)
     if args.group == "run":
         return cmd_run(args)
+    if args.group == "connect":
+        return cmd_connect(args)
     if args.group == "reservations":
         if args.verb == "refresh":
             return cmd_res_get(args, refresh=True)

@@ -16,7 +16,7 @@ import stat
 import subprocess
 from collections import namedtuple
 
-from .errors import HostUnreachable, OperationFailed
+from .errors import HostUnreachable, OperationFailed, UsageError
 from .shell import words
 
 RESULT = "@sac-result "
@@ -104,19 +104,76 @@ def _control_options() -> list[str]:
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C", "-o", f"ControlPersist={persist}"]
 
 
-def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:
-    # BatchMode: never hang on a password or host-key prompt; a connect timeout so
-    # that a dead host is an error, not a hang. What a config written for
-    # interactive logins adds is left out: its RemoteCommand (with a command of
-    # our own, ssh would refuse to run), its port forwardings (a port the user's
-    # own session holds fails the connection with ExitOnForwardFailure), and,
-    # but for attach, X11 and agent forwarding (set-up time, and the cluster has
-    # no use for the user's keys).
-    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}",
+def _plain_options() -> list[str]:
+    # A connect timeout, so that a dead host is an error, not a hang. What a
+    # config written for interactive logins adds is left out: its RemoteCommand
+    # (with a command of our own, ssh would refuse to run) and its port
+    # forwardings (a port the user's own session holds fails the connection with
+    # ExitOnForwardFailure).
+    return ["-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}",
             "-o", "RemoteCommand=none", "-o", "ClearAllForwardings=yes"]
-    opts += _control_options()
+
+
+def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:
+    # BatchMode: never hang on a password or host-key prompt (`sac connect` is
+    # where those are answered). But for attach, no X11 or agent forwarding
+    # either (set-up time, and the cluster has no use for the user's keys).
+    opts = ["-o", "BatchMode=yes", *_plain_options(), *_control_options()]
     opts += ["-tt"] if tty else ["-T", "-x", "-a"]
     return [*ssh_command(), *opts, "--", host, remote_command]
+
+
+def _shared_path(host: str) -> list[str]:
+    if os.environ.get("SAC_SSH_CONTROL", "1").lower() in ("0", "no", "off", "false"):
+        raise UsageError("connection reuse is off (SAC_SSH_CONTROL=0): there is no shared connection "
+                         f"to {host} to open, check or close")
+    folder = control_folder()
+    if folder is None:
+        raise OperationFailed("no folder for the shared connection's socket: $XDG_RUNTIME_DIR, $TMPDIR and "
+                              f"/tmp each lack a private sac-ssh-{os.getuid()} with a path of at most "
+                              f"{CONTROL_FOLDER_MAX} bytes")
+    return ["-o", f"ControlPath={folder}/%C"]
+
+
+def shared_connection(host: str) -> bool:
+    """Whether a shared connection to host is up (ssh -O check)."""
+    argv = [*ssh_command(), *_shared_path(host), "-O", "check", "--", host]
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except FileNotFoundError:
+        raise HostUnreachable(f"cannot reach {host}: {argv[0]} not found (check SAC_SSH)") from None
+
+
+def open_shared_connection(host: str, persist: str) -> bool:
+    """Log in to host once, with the terminal (password, passphrase, one-time
+    code: whatever the login asks), and leave the connection up for later calls
+    until it has been idle for `persist` (ssh's ControlPersist). False when one
+    was up already."""
+    path = _shared_path(host)
+    if shared_connection(host):
+        return False
+    argv = [*ssh_command(), "-o", "BatchMode=no", *_plain_options(), *path, "-o", "ControlMaster=yes",
+            "-o", f"ControlPersist={persist}", "-T", "-x", "-a", "--", host, "true"]
+    rc = subprocess.call(argv)
+    if rc == 255:
+        raise HostUnreachable(f"cannot reach host {host} (ssh exit 255; its message is above)")
+    if rc != 0:
+        raise OperationFailed(f"{host}: `true` failed there (exit {rc})")
+    if not shared_connection(host):
+        raise OperationFailed(f"logged in to {host}, but ssh left no shared connection (is a stale socket "
+                              f"in the way? {path[1].split('=', 1)[1]})")
+    return True
+
+
+def close_shared_connection(host: str) -> bool:
+    """End the shared connection to host (ssh -O exit). False when none was up."""
+    path = _shared_path(host)
+    if not shared_connection(host):
+        return False
+    subprocess.run([*ssh_command(), *path, "-O", "exit", "--", host], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return True
 
 
 def compose(steps: list[Step]) -> str:

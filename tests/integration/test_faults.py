@@ -7,9 +7,12 @@ import json
 import os
 import random
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +103,8 @@ def test_a_temporary_folder_too_long_for_a_socket_does_not_break_ssh(cluster, sa
     env = {"XDG_RUNTIME_DIR": str(long_tmp), "TMPDIR": str(long_tmp)}
     folder = f"/tmp/sac-ssh-{os.getuid()}"
     ssh = [*cluster.ssh, "-o", f"ControlPath={folder}/%C"]
+    # The folder is everyone's (of this user): close only a master of this test.
+    had_master = subprocess.run([*ssh, "-O", "check", cluster.host], capture_output=True).returncode == 0
     try:
         r = sac("run", script, "--host", cluster.host, env=env)
         assert r.returncode == 0, r.stderr
@@ -110,7 +115,8 @@ def test_a_temporary_folder_too_long_for_a_socket_does_not_break_ssh(cluster, sa
         r = sac("run", script, "--host", cluster.host, env=env)
         assert r.returncode == 0 and "hello from" in r.stdout, r.stderr
     finally:
-        subprocess.run([*ssh, "-O", "exit", cluster.host], capture_output=True)
+        if not had_master:
+            subprocess.run([*ssh, "-O", "exit", cluster.host], capture_output=True)
 
 
 def test_an_ssh_config_written_for_interactive_logins_does_not_get_in_the_way(cluster, sac, tmp_path):
@@ -129,17 +135,65 @@ def test_an_ssh_config_written_for_interactive_logins_does_not_get_in_the_way(cl
     config.write_text((cluster.dir / "ssh_config").read_text().replace("Host sac-login\n", "Host sac-login\n" + extra))
     script = tmp_path / "hello.sh"
     script.write_text("#!/bin/bash\necho \"hello from $(hostname)\"\n")
+    runtime = Path(tempfile.mkdtemp(prefix="sc", dir="/tmp"))  # a master of this test's own
     try:
         plain = subprocess.run(["ssh", "-F", str(config), "-T", cluster.host, "true"], capture_output=True,
                                text=True, timeout=30)
         assert plain.returncode == 255, "the config should break a plain ssh call"
         for control in ("0", "1", "1"):  # no reuse; a new master; riding on it
             r = sac("run", script, "--host", cluster.host, env={"SAC_SSH": f"ssh -F {config}",
-                                                                "SAC_SSH_CONTROL": control})
+                                                                "SAC_SSH_CONTROL": control,
+                                                                "XDG_RUNTIME_DIR": str(runtime)})
             assert r.returncode == 0 and "hello from" in r.stdout, (control, r.stderr)
     finally:
         busy.close()
-        subprocess.run(["ssh", "-F", str(config), "-O", "exit", cluster.host], capture_output=True)
+        subprocess.run(["ssh", "-F", str(config), "-o", f"ControlPath={runtime}/sac-ssh-{os.getuid()}/%C",
+                        "-O", "exit", cluster.host], capture_output=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_sac_connect_logs_in_once_with_the_terminal_and_later_calls_share_it(cluster, sac, tmp_path):
+    """A login that must ask something (here a key's passphrase; on many clusters
+    a one-time code) fails in sac's batch calls; `sac connect` answers it once
+    (ssh's askpass stands in for the user at the terminal) and later calls ride
+    on that connection until `--close`."""
+    key = tmp_path / "key"
+    key.write_bytes((cluster.dir / "ssh" / "id_ed25519").read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "pass phrase", "-f", str(key)], check=True,
+                   capture_output=True)
+    config = tmp_path / "ssh_config"
+    config.write_text((cluster.dir / "ssh_config").read_text().replace(
+        str(cluster.dir / "ssh" / "id_ed25519"), str(key)))
+    askpass = tmp_path / "askpass"
+    askpass.write_text("#!/bin/sh\necho 'pass phrase'\n")
+    askpass.chmod(0o755)
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/bash\necho \"hello from $(hostname)\"\n")
+    runtime = Path(tempfile.mkdtemp(prefix="sc", dir="/tmp"))  # a master of this test's own
+    env = {"SAC_SSH": f"ssh -F {config}", "XDG_RUNTIME_DIR": str(runtime)}
+    try:
+        r = sac("run", script, "--host", cluster.host, env=env)
+        assert r.returncode == 3 and "Permission denied" in r.stderr, r.stderr
+        r = sac("connect", cluster.host, "--check", env=env)
+        assert r.returncode == 1 and "not connected" in r.stdout
+        r = sac("connect", cluster.host, "--persist", "5m", timeout=60,
+                env=dict(env, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force"))
+        assert r.returncode == 0 and "connected" in r.stdout, r.stderr
+        for _ in range(2):
+            r = sac("run", script, "--host", cluster.host, env=env)
+            assert r.returncode == 0 and "hello from" in r.stdout, r.stderr
+        r = sac("connect", cluster.host, env=env)
+        assert r.returncode == 0 and "already connected" in r.stdout
+        assert sac("connect", cluster.host, "--check", env=env).returncode == 0
+        r = sac("connect", cluster.host, "--close", env=env)
+        assert r.returncode == 0 and "closed" in r.stdout
+        assert sac("connect", cluster.host, "--check", env=env).returncode == 1
+        assert sac("run", script, "--host", cluster.host, env=env).returncode == 3
+    finally:
+        subprocess.run(["ssh", "-F", str(config), "-o", f"ControlPath={runtime}/sac-ssh-{os.getuid()}/%C",
+                        "-O", "exit", cluster.host], capture_output=True)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_two_starts_at_once_one_job(cluster, sac, stub):

@@ -17,6 +17,8 @@ LINES = [
     ["run", "s.sh", "--host", "h", "a", "b"], ["run", "--help"],
     ["reservations", "get", "p", "--json"], ["reservations", "book", "p"], ["reservations", "--help"],
     ["--", "list"], ["-h", "agent"],
+    ["connect", "h"], ["connect", "h", "--persist", "2h", "--check"], ["connect", "h", "--check", "--close"],
+    ["connect", "--help"],
 ]
 
 
@@ -82,3 +84,20 @@ def test_a_status_from_the_cache_loads_no_module_it_does_not_need(tmp_path):
     assert json.loads(runs[1].stdout)["state"] == "UNKNOWN"  # no reservation on this "host"
     assert "jinja2" in runs[0].stderr.splitlines()[-1]  # the first call rendered the script
     assert runs[1].stderr.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["connect", "spartan", "--persist", "8 hours"], {}, "--persist: '8 hours' is not a duration"),
+    (["connect", "spartan"], {"SAC_SSH_CONTROL": "0"}, "connection reuse is off (SAC_SSH_CONTROL=0)"),
+    (["connect", "localhost"], {}, "localhost runs sac's scripts on this machine, without ssh"),
+])
+def test_connect_refuses_what_it_cannot_do_with_exit_2_and_runs_no_ssh(argv, env, message, monkeypatch, tmp_path):
+    from sacgen.cli_sac import main
+
+    monkeypatch.setenv("SAC_SSH", str(tmp_path / "no-ssh-here"))  # any ssh call would fail otherwise
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == 2
+    assert err.getvalue().startswith("sac: " + message) and len(err.getvalue().splitlines()) == 1
