@@ -104,13 +104,25 @@ def _control_options() -> list[str]:
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C", "-o", f"ControlPersist={persist}"]
 
 
+def ssh_timeout() -> int:
+    """SAC_SSH_TIMEOUT in seconds (default 10, at least 1)."""
+    try:
+        return max(1, int(os.environ.get("SAC_SSH_TIMEOUT", "10")))
+    except ValueError:
+        return 10
+
+
 def _plain_options() -> list[str]:
-    # A connect timeout, so that a dead host is an error, not a hang. What a
-    # config written for interactive logins adds is left out: its RemoteCommand
-    # (with a command of our own, ssh would refuse to run) and its port
-    # forwardings (a port the user's own session holds fails the connection with
-    # ExitOnForwardFailure).
-    return ["-o", f"ConnectTimeout={os.environ.get('SAC_SSH_TIMEOUT', '10')}",
+    # A connect timeout, so that a dead host is an error, not a hang; and a
+    # connection that falls silent (a laptop that slept or changed networks under
+    # a shared connection: every call riding on it would hang for as long as TCP
+    # retries, many minutes) is given up after 3 unanswered probes, one per
+    # timeout. What a config written for interactive logins adds is left out:
+    # its RemoteCommand (with a command of our own, ssh would refuse to run) and
+    # its port forwardings (a port the user's own session holds fails the
+    # connection with ExitOnForwardFailure).
+    timeout = ssh_timeout()
+    return ["-o", f"ConnectTimeout={timeout}", "-o", f"ServerAliveInterval={timeout}", "-o", "ServerAliveCountMax=3",
             "-o", "RemoteCommand=none", "-o", "ClearAllForwardings=yes"]
 
 

@@ -196,6 +196,39 @@ def test_sac_connect_logs_in_once_with_the_terminal_and_later_calls_share_it(clu
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+def test_a_shared_connection_gone_silent_is_given_up_not_waited_on(cluster, sac, tmp_path):
+    """A laptop that slept or changed networks leaves its shared connection
+    silent: calls riding on it hung for as long as TCP retries (minutes). Here the
+    connection's proxy is stopped: the master gives up after 3 unanswered probes
+    (one per SAC_SSH_TIMEOUT) and the call goes on over a new connection."""
+    repo = Path(__file__).resolve().parents[2]
+    pidfile = tmp_path / "proxy.pid"
+    config = tmp_path / "ssh_config"
+    proxy = (f"ProxyCommand sh -c 'echo $$ >>{pidfile}; "
+             f"exec {sys.executable} {repo / 'bench' / 'delay_proxy.py'} 127.0.0.1 %p 0'")
+    config.write_text((cluster.dir / "ssh_config").read_text().replace("Host sac-login\n",
+                                                                       f"Host sac-login\n    {proxy}\n"))
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/bash\necho \"hello from $(hostname)\"\n")
+    runtime = Path(tempfile.mkdtemp(prefix="sc", dir="/tmp"))
+    env = {"SAC_SSH": f"ssh -F {config}", "XDG_RUNTIME_DIR": str(runtime), "SAC_SSH_TIMEOUT": "2"}
+    ctl = ["ssh", "-F", str(config), "-o", f"ControlPath={runtime}/sac-ssh-{os.getuid()}/%C"]
+    stopped = None
+    try:
+        r = sac("run", script, "--host", cluster.host, env=env)
+        assert r.returncode == 0 and "hello from" in r.stdout, r.stderr
+        assert subprocess.run([*ctl, "-O", "check", cluster.host], capture_output=True).returncode == 0
+        stopped = int(pidfile.read_text().split()[0])
+        os.kill(stopped, signal.SIGSTOP)
+        r = sac("run", script, "--host", cluster.host, env=env, timeout=40)
+        assert r.returncode == 0 and "hello from" in r.stdout, r.stderr
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        subprocess.run([*ctl, "-O", "exit", cluster.host], capture_output=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def test_two_starts_at_once_one_job(cluster, sac, stub):
     name = unique("race")
     path = sac.agent_yaml(name, spec(cluster, stub))
