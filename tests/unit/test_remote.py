@@ -283,7 +283,10 @@ def test_ssh_leaves_out_what_a_config_for_interactive_logins_adds(monkeypatch):
     argv = remote.ssh_argv("spartan", "true")
     assert argv[:3] == ["ssh", "-F", "my_config"] and argv[-2:] == ["spartan", "true"]
     options = " ".join(argv)
-    for option in ("BatchMode=yes", "RemoteCommand=none", "ClearAllForwardings=yes", " -T ", " -x ", " -a "):
+    for option in ("BatchMode=yes", "RemoteCommand=none", "ClearAllForwardings=yes", " -T ", " -x ", " -a ",
+                   "ConnectTimeout=10", "ServerAliveInterval=10", "ServerAliveCountMax=3"):
         assert option in options
+    monkeypatch.setenv("SAC_SSH_TIMEOUT", "3")
+    assert "ServerAliveInterval=3" in remote.ssh_argv("spartan", "true")
     attach = " ".join(remote.ssh_argv("spartan", "true", tty=True))
     assert " -tt " in attach and "RemoteCommand=none" in attach and " -x " not in attach and " -a " not in attach
