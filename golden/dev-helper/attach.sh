@@ -114,6 +114,21 @@ sac_reservation_job() {
 }
 # ------------------------------------------------------------------------------
 
+# sac_attach JOB NODE SOCKET SESSION: this terminal into the tmux session, on
+# the job's node. ssh brings the laptop's terminal type along; one the node does
+# not know (xterm-kitty, xterm-ghostty, ...) makes tmux refuse ("missing or
+# unsuitable terminal"), and so does none or dumb: then attach as xterm-256color.
+sac_attach() {
+  local srun
+  sac_slurm_v srun srun || { echo "sac: srun not found on $sac_host" >&2; exit 1; }
+  exec "$srun" --jobid="$1" --overlap -n1 -N1 -w "$2" --quiet --pty bash -c '
+    if [[ ${TERM:-dumb} == dumb ]] || { command -v infocmp >/dev/null && ! infocmp -- "$TERM" >/dev/null 2>&1; }; then
+      echo "sac: terminal type ${TERM:-(none)} is unknown on $(hostname); attaching as xterm-256color" >&2
+      export TERM=xterm-256color
+    fi
+    exec tmux -L "$1" attach-session -t "=$2"' _ "$3" "$4"
+}
+
 name=dev-helper
 pool=dev-pool
 session=sac-$name
@@ -136,5 +151,4 @@ sac_reservation_job "$pool"
 if [[ $res_state != RUNNING ]]; then
   sac_fail "reservation '$pool' is not running on $sac_host (${res_job:+job $res_job }${res_state:-no live job})"
 fi
-sac_slurm_v srun srun || sac_fail "srun not found on $sac_host"
-exec "$srun" --jobid="$res_job" --overlap -n1 -N1 -w "$res_node" --quiet --pty tmux -L "$server" attach-session -t "=$session"
+sac_attach "$res_job" "$res_node" "$server" "$session"

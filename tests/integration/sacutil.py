@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,36 @@ def record_env(cluster, name: str) -> dict:
 def pane_has(sac: Sac, name: str, text: str) -> bool:
     r = sac("agent", "logs", name, "-n", "50")
     return r.returncode == 0 and text in r.stdout
+
+
+def attach_in_a_pty(cluster, sac: Sac, name: str, tmp_path: Path, term: str | None = None) -> str:
+    """`sac agent attach NAME` in a real terminal (a tmux of the laptop's own,
+    with TERM set to `term` when given): see the stub agent's pane, type to it,
+    detach with C-b d. Returns the terminal's screen after the detach."""
+    sock = tmp_path / "term.sock"
+    envs = []
+    for k, v in sac.env.items():
+        envs += ["-e", f"{k}={v}"]
+    prefix = f"TERM={shlex.quote(term)} " if term else ""
+    cmd = (f"cd {tmp_path} && {prefix}{sys.executable} -c 'from sacgen.cli_sac import console; console()' "
+           f"agent attach {name}; echo ATTACH-EXITED $?; sleep 30")
+    terminal = ["tmux", "-S", str(sock)]
+    subprocess.run([*terminal, "new-session", "-d", "-x", "120", "-y", "40", *envs, cmd], check=True,
+                   env=dict(sac.env, TMUX_TMPDIR=str(tmp_path)))
+    try:
+        def screen():
+            return subprocess.run([*terminal, "capture-pane", "-p"], capture_output=True, text=True).stdout
+        try:
+            cluster.wait_for(lambda: "stub agent ready" in screen(), 20, "the agent's pane in the attached terminal")
+        except Exception as e:
+            raise AssertionError(f"no agent pane in the attached terminal; it shows: {screen().strip()!r}") from e
+        subprocess.run([*terminal, "send-keys", "hello from the laptop", "Enter"], check=True)
+        cluster.wait_for(lambda: pane_has(sac, name, "echo: hello from the laptop"), 10, "typed text reaching the agent")
+        subprocess.run([*terminal, "send-keys", "C-b", "d"], check=True)
+        cluster.wait_for(lambda: "ATTACH-EXITED 0" in screen(), 15, "detach returning to the laptop")
+        return screen()
+    finally:
+        subprocess.run([*terminal, "kill-server"], capture_output=True)
 
 
 os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from .sacutil import HOSTILE_FLAGS, Sac, install_stub_agent, pane_has, record_env, records, unique
+from .sacutil import (HOSTILE_FLAGS, Sac, attach_in_a_pty, install_stub_agent, pane_has, record_env, records,
+                      unique)
 
 
 @pytest.fixture
@@ -132,29 +133,16 @@ def test_status_list_one_round_trip(cluster, sac, stub):
     assert sac.json("list") == []
 
 
-def test_attach_in_a_real_pty(cluster, sac, stub, tmp_path):
+@pytest.mark.parametrize("term", [None, "xterm-unknown-here"], ids=["laptop-term", "term-unknown-on-cluster"])
+def test_attach_in_a_real_pty(cluster, sac, stub, tmp_path, term):
+    """A terminal type the cluster does not know (kitty's, ghostty's) made tmux
+    refuse to attach: it is attached as xterm-256color, and says so."""
     name = unique("att")
     assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0
     wait_running(cluster, sac, name)
-    sock = tmp_path / "term.sock"
-    envs = []
-    for k, v in sac.env.items():
-        envs += ["-e", f"{k}={v}"]
-    cmd = f"cd {tmp_path} && {os.sys.executable} -c 'from sacgen.cli_sac import console; console()' agent attach {name}; echo ATTACH-EXITED $?; sleep 30"
-    term = ["tmux", "-S", str(sock)]
-    subprocess.run([*term, "new-session", "-d", "-x", "120", "-y", "40", *envs, cmd], check=True,
-                   env=dict(sac.env, TMUX_TMPDIR=str(tmp_path)))
-    try:
-        def screen():
-            return subprocess.run([*term, "capture-pane", "-p"], capture_output=True, text=True).stdout
-        cluster.wait_for(lambda: "stub agent ready" in screen(), 20, "the agent's pane in the attached terminal")
-        subprocess.run([*term, "send-keys", "hello from the laptop", "Enter"], check=True)
-        cluster.wait_for(lambda: pane_has(sac, name, "echo: hello from the laptop"), 10, "typed text reaching the agent")
-        subprocess.run([*term, "send-keys", "C-b", "d"], check=True)
-        cluster.wait_for(lambda: "ATTACH-EXITED 0" in screen(), 15, "detach returning to the laptop")
-        assert sac.status(name)["session_alive"] is True
-    finally:
-        subprocess.run([*term, "kill-server"], capture_output=True)
+    screen = attach_in_a_pty(cluster, sac, name, tmp_path, term)
+    assert ("is unknown on" in screen) == bool(term), screen
+    assert sac.status(name)["session_alive"] is True
 
 
 def test_resubmit_exactly_one_successor_and_status_follows(cluster, sac, stub):

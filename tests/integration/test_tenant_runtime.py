@@ -9,7 +9,8 @@ import time
 import pytest
 import yaml
 
-from .sacutil import HOSTILE_FLAGS, Sac, install_stub_agent, pane_has, record_env, records, unique
+from .sacutil import (HOSTILE_FLAGS, Sac, attach_in_a_pty, install_stub_agent, pane_has, record_env, records,
+                      unique)
 
 
 @pytest.fixture
@@ -137,6 +138,17 @@ def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
     cluster.wait_job_gone(successor)
     assert chain() == []
     assert sac.json("reservations", "list") == []
+
+
+def test_attach_to_a_tenant_in_a_real_pty_from_a_terminal_the_cluster_does_not_know(cluster, sac, stub, tmp_path):
+    pool, _ = book(cluster, sac, "--tmux-server", unique("sac"))
+    name = unique("tat")
+    tenant(cluster, sac, stub, name, pool)
+    assert sac("agent", "start", name).returncode == 0
+    cluster.wait_for(lambda: pane_has(sac, name, "stub agent ready"), 20, "the tenant's agent")
+    screen = attach_in_a_pty(cluster, sac, name, tmp_path, "xterm-kitty-unknown-here")
+    assert "terminal type xterm-kitty-unknown-here is unknown on" in screen, screen
+    assert sac.status(name)["session_alive"] is True
 
 
 def test_troubleshooting_messages(cluster, sac, stub, tmp_path):
