@@ -260,11 +260,19 @@ def cmd_agent_start(args) -> int:
             print(f"# sac would run this on {host} (one ssh connection, {len(steps)} agent(s)):")
             sys.stdout.write(compose(steps))
         return 0
+    # Named agents must start: one already queued or running (runtime slurm) is
+    # refused, exit 1. One that only --all brought in is left as it is: --all
+    # asks for everything to run, which it does.
+    if not args.all:
+        named = {s.name for s in specs}
+    else:
+        named = {s.name for s in ops.resolve_agents(args.targets, False)} if args.targets else set()
     outcomes = ops.start(specs, args.force)
+    status = ops.exit_status([o for o in outcomes if o.ok or not o.result.get("already") or o.name in named])
     if args.json:
         _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
                      for o in outcomes])
-        return ops.exit_status([o for o in outcomes if not o.result.get("already")])
+        return status
     started = already = failed = 0
     for o in outcomes:
         r = o.result
@@ -279,15 +287,16 @@ def cmd_agent_start(args) -> int:
             print(f"{o.name}: submitted job {r.get('job_id')} on {o.host} (PENDING)")
         elif r.get("already"):
             already += 1
-            print(f"{o.name}: {o.error}")
+            if o.name in named:
+                _err(f"{o.name}: {o.error}")
+            else:
+                print(f"{o.name}: {o.error}")
         else:
             failed += 1
             _err(f"{o.name}: {o.error}")
     if len(outcomes) > 1:
         print(f"started {started}, already running {already}, failed {failed}")
-    if len(outcomes) == 1 and outcomes[0].result.get("already") and not outcomes[0].ok:
-        return 1
-    return ops.exit_status([o for o in outcomes if not o.result.get("already")])
+    return status
 
 
 def cmd_agent_status(args) -> int:

@@ -95,9 +95,16 @@ def test_lifecycle_start_status_logs_stop(cluster, sac, stub):
     assert sac.ssh_calls() - before == 1
     assert "stub agent ready: --model opus" in r.stdout
 
-    # A second start is refused while the job lives.
+    # A second start is refused while the job lives: exit 1 whenever the agent
+    # is named, with --json too; --all alone leaves it be (everything runs).
     r = sac("agent", "start", path)
-    assert r.returncode == 1 and "already running" in (r.stdout + r.stderr)
+    assert r.returncode == 1 and "already running" in r.stderr
+    r = sac("agent", "start", path, "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)[0]["already"] is True
+    r = sac("agent", "start", "--all", "--json")
+    assert r.returncode == 0 and [o["name"] for o in json.loads(r.stdout)] == [name]
+    r = sac("agent", "start", "--all", name)
+    assert r.returncode == 1 and "already running" in r.stderr
 
     before = sac.ssh_calls()
     r = sac("agent", "stop", name)
