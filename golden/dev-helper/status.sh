@@ -156,8 +156,11 @@ sac_pane_v() {
   local sac_socket=$2 sac_session=$3 sac_job=$4 sac_node=$5 sac_snap sac_line sac_pid sac_cmd
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
     sac_line=$(sac_in_job "$sac_job" "$sac_node" bash -c '
-      # The pane runs session.sh; what matters is the agent, its child.
-      pid=$(tmux -L "$1" display-message -p -t "=$2:" "#{pane_pid}" 2>/dev/null) || { echo "@rc=1"; exit 0; }
+      # The pane runs session.sh; what matters is the agent, its child. (Not
+      # display-message: for a session that is not there, it prints nothing
+      # and exits 0.)
+      pid=$(tmux -L "$1" list-panes -t "=$2:" -F "#{pane_pid}" 2>/dev/null) && [[ -n $pid ]] || { echo "@rc=1"; exit 0; }
+      pid=${pid%%[!0-9]*}
       cmd=$(ps -o comm= --ppid "$pid" 2>/dev/null | head -n 1)
       echo "${cmd:-$(ps -o comm= -p "$pid" 2>/dev/null)}"
       echo "@rc=0"' _ "$sac_socket" "$sac_session" </dev/null 2>&1)

@@ -184,6 +184,17 @@ no_session() { ! session_exists; }
   [ "$status" -eq 0 ]
   result_json
   jcheck '.state == "RUNNING" and .session_alive == true and .job_id == "301" and .tmux_server == "sacpool" and .pane_command != null'
+  # The session gone, the server still up: not alive (tmux's display-message
+  # says nothing, and exits 0, about a session that is not there).
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  for hint in "" "301 node7"; do
+    # shellcheck disable=SC2086
+    run bash "$BUILT/status.sh" $hint
+    [ "$status" -eq 0 ]
+    result_json
+    jcheck '.state == "RUNNING" and .session_alive == false and .pane_command == null and .error == null'
+  done
   : >"$STUB/squeue.fail"
   run bash "$BUILT/status.sh"
   [ "$status" -eq 1 ]

@@ -102,6 +102,8 @@ def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
     r = sac("agent", "stop", names[2])
     assert r.returncode == 0 and "session killed" in r.stdout
     assert alive_sessions(sac, pool) == set(names[:2])
+    st = sac.status(names[2])  # its YAML is still there to be found
+    assert (st["state"], st["session_alive"], st["pane_command"]) == ("RUNNING", False, None), st
 
     # Walltime signal twice -> exactly one successor; the reservation keeps serving.
     cluster.scancel(job1, signal="USR1", batch=True)
