@@ -116,8 +116,13 @@ def _cache_folder() -> str | None:
     folder is not private (someone else could plant scripts that sac would run)."""
     if not enabled():
         return None
+    from .registry import sac_home_dir
+
     folder = _folder()
     try:
+        # $SAC_HOME too is made 0700 (makedirs gives the folders it makes on the
+        # way the default mode).
+        os.makedirs(sac_home_dir(), mode=0o700, exist_ok=True)
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
         return None

@@ -18,6 +18,34 @@ from .errors import OperationFailed
 VERSION = 1
 
 
+def _record_problem(key: str, name, rec) -> str | None:
+    """What is wrong with one record of the registry (a file people may edit by
+    hand), so that no command trips over it later; None if nothing."""
+    import re
+
+    where = f"{key}.{name}"
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", name):
+        return f"{key}: {name!r} is not a name (lowercase letters, digits and -, starting with a letter)"
+    if not isinstance(rec, dict):
+        return f"{where} is not an object"
+    if not isinstance(rec.get("host"), str) or not rec["host"]:
+        return f"{where}.host is missing or not a string"
+    if key == "agents":
+        if rec.get("runtime") not in ("slurm", "slurm-tenant"):
+            return f"{where}.runtime is not slurm or slurm-tenant"
+        if rec["runtime"] == "slurm-tenant" and not isinstance(rec.get("reservation"), str):
+            return f"{where}.reservation is missing or not a string"
+        text = ("job_id", "model", "spec", "started_at")
+    else:
+        if not isinstance(rec.get("spec", {}), dict):
+            return f"{where}.spec is not an object"
+        text = ("job_id", "node", "state", "tmux_server", "source", "booked_at")
+    for field in text:
+        if rec.get(field) is not None and not isinstance(rec[field], str):
+            return f"{where}.{field} is not a string"
+    return None
+
+
 def sac_home_dir() -> str:
     """$SAC_HOME, else ~/.scitex/agent-container (os.path: no pathlib for the
     calls that only read the registry)."""
@@ -53,8 +81,13 @@ class Registry:
                 raise ValueError("not an object")
         except ValueError as e:
             raise OperationFailed(f"{self.path} is not valid JSON ({e}); move it away to start afresh") from None
-        data.setdefault("agents", {})
-        data.setdefault("reservations", {})
+        for key in ("agents", "reservations"):
+            records = data.setdefault(key, {})
+            bad = f"{key} is not an object" if not isinstance(records, dict) else next(
+                filter(None, (_record_problem(key, name, rec) for name, rec in records.items())), None)
+            if bad:
+                raise OperationFailed(f"{self.path} is not a sac registry ({bad}); move it away to start afresh, "
+                                      "or mend it")
         return data
 
     @contextlib.contextmanager

@@ -55,7 +55,12 @@ BatchResult = namedtuple("BatchResult", "host returncode steps stdout stderr")
 
 
 def ssh_command() -> list[str]:
-    return shlex.split(os.environ.get("SAC_SSH") or "ssh")
+    value = os.environ.get("SAC_SSH") or "ssh"
+    try:
+        words_ = shlex.split(value)
+    except ValueError as e:  # an unbalanced quote
+        raise UsageError(f"SAC_SSH={value!r} is not a command line: {e}") from None
+    return words_ or ["ssh"]
 
 
 # OpenSSH binds a new master's socket as PATH.<16 random characters>, then renames
