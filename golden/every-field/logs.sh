@@ -86,7 +86,7 @@ sac_chain_v() {
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
     if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
-      printf -v "$1" '%s' "$sac_c"
+      sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
     printf -v "$1" '%s' "$sac_c"
@@ -101,6 +101,7 @@ sac_chain_v() {
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
+    sac_jobs_only_v sac_c "$sac_c" 2
     printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
     sac_c=""
   fi
@@ -110,17 +111,37 @@ sac_chain_v() {
   printf -v "$1" '%s' "$sac_c"
 }
 
-# sac_current_v VAR CHAIN: the job that matters (running first, then pending).
+# sac_jobs_only_v VAR TEXT N: the lines of squeue's TEXT whose field N is a job
+# id followed by a state (one of squeue's -o formats above), in VAR. squeue's
+# stderr is in TEXT too (for its message when it fails), and a site's squeue
+# may warn there on every call (a deprecated option in slurm.conf, ...): such a
+# line must never be read as a job.
+sac_jobs_only_v() {
+  local sac_line sac_out="" sac_re='^[0-9][^|]*[|][A-Z_]+([|]|$)'
+  [[ $3 == 1 ]] || sac_re='^[^|]*[|][0-9][^|]*[|][A-Z_]+([|]|$)'
+  while IFS= read -r sac_line; do
+    [[ ! $sac_line =~ $sac_re ]] || sac_out+=${sac_out:+$'\n'}$sac_line
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_out"
+}
+
+# sac_current_v VAR CHAIN: the job that matters: running first, then
+# configuring, suspended, completing (a job replaced with --force is still
+# ending while its successor runs), and only then pending.
 sac_current_v() {
-  local sac_line sac_run="" sac_other=""
+  local sac_line sac_best="" sac_rank=9 sac_r
   while IFS= read -r sac_line; do
     [[ -n $sac_line ]] || continue
     case ${sac_line#*|} in
-      RUNNING*|COMPLETING*|CONFIGURING*|SUSPENDED*) [[ -n $sac_run ]] || sac_run=$sac_line ;;
-      *) [[ -n $sac_other ]] || sac_other=$sac_line ;;
+      RUNNING*) sac_r=0 ;;
+      CONFIGURING*) sac_r=1 ;;
+      SUSPENDED*) sac_r=2 ;;
+      COMPLETING*) sac_r=3 ;;
+      *) sac_r=4 ;;
     esac
+    if ((sac_r < sac_rank)); then sac_rank=$sac_r sac_best=$sac_line; fi
   done <<<"$2"
-  printf -v "$1" '%s' "${sac_run:-$sac_other}"
+  printf -v "$1" '%s' "$sac_best"
 }
 
 # Run a command in a running job (a step that takes no resources, on the job's

@@ -81,7 +81,7 @@ sac_chain_v() {
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
     if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
-      printf -v "$1" '%s' "$sac_c"
+      sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
     printf -v "$1" '%s' "$sac_c"
@@ -96,6 +96,7 @@ sac_chain_v() {
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
+    sac_jobs_only_v sac_c "$sac_c" 2
     printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
     sac_c=""
   fi
@@ -105,17 +106,48 @@ sac_chain_v() {
   printf -v "$1" '%s' "$sac_c"
 }
 
-# sac_current_v VAR CHAIN: the job that matters (running first, then pending).
+# sac_jobs_only_v VAR TEXT N: the lines of squeue's TEXT whose field N is a job
+# id followed by a state (one of squeue's -o formats above), in VAR. squeue's
+# stderr is in TEXT too (for its message when it fails), and a site's squeue
+# may warn there on every call (a deprecated option in slurm.conf, ...): such a
+# line must never be read as a job.
+sac_jobs_only_v() {
+  local sac_line sac_out="" sac_re='^[0-9][^|]*[|][A-Z_]+([|]|$)'
+  [[ $3 == 1 ]] || sac_re='^[^|]*[|][0-9][^|]*[|][A-Z_]+([|]|$)'
+  while IFS= read -r sac_line; do
+    [[ ! $sac_line =~ $sac_re ]] || sac_out+=${sac_out:+$'\n'}$sac_line
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_out"
+}
+
+# sac_job_id_v VAR TEXT: the job id that `sbatch --parsable` printed ("ID" or
+# "ID;CLUSTER" on a line of its own) in TEXT, its stdout and stderr; empty if
+# none (a warning on stderr is not a failure, and not an id).
+sac_job_id_v() {
+  local sac_line
+  printf -v "$1" '%s' ""
+  while IFS= read -r sac_line; do
+    [[ ! ${sac_line%%;*} =~ ^[0-9]+$ ]] || printf -v "$1" '%s' "${sac_line%%;*}"
+  done <<<"$2"
+}
+
+# sac_current_v VAR CHAIN: the job that matters: running first, then
+# configuring, suspended, completing (a job replaced with --force is still
+# ending while its successor runs), and only then pending.
 sac_current_v() {
-  local sac_line sac_run="" sac_other=""
+  local sac_line sac_best="" sac_rank=9 sac_r
   while IFS= read -r sac_line; do
     [[ -n $sac_line ]] || continue
     case ${sac_line#*|} in
-      RUNNING*|COMPLETING*|CONFIGURING*|SUSPENDED*) [[ -n $sac_run ]] || sac_run=$sac_line ;;
-      *) [[ -n $sac_other ]] || sac_other=$sac_line ;;
+      RUNNING*) sac_r=0 ;;
+      CONFIGURING*) sac_r=1 ;;
+      SUSPENDED*) sac_r=2 ;;
+      COMPLETING*) sac_r=3 ;;
+      *) sac_r=4 ;;
     esac
+    if ((sac_r < sac_rank)); then sac_rank=$sac_r sac_best=$sac_line; fi
   done <<<"$2"
-  printf -v "$1" '%s' "${sac_run:-$sac_other}"
+  printf -v "$1" '%s' "$sac_best"
 }
 # ------------------------------------------------------------------------------
 
@@ -229,7 +261,7 @@ sac_chain_v() {
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
     if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
-      printf -v "$1" '%s' "$sac_c"
+      sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
     printf -v "$1" '%s' "$sac_c"
@@ -244,6 +276,7 @@ sac_chain_v() {
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
+    sac_jobs_only_v sac_c "$sac_c" 2
     printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
     sac_c=""
   fi
@@ -251,6 +284,31 @@ sac_chain_v() {
     if [[ ${sac_line%%|*} == "$2" ]]; then sac_c+=${sac_c:+$'\n'}${sac_line#*|}; fi
   done <"$sac_snap"
   printf -v "$1" '%s' "$sac_c"
+}
+
+# sac_jobs_only_v VAR TEXT N: the lines of squeue's TEXT whose field N is a job
+# id followed by a state (one of squeue's -o formats above), in VAR. squeue's
+# stderr is in TEXT too (for its message when it fails), and a site's squeue
+# may warn there on every call (a deprecated option in slurm.conf, ...): such a
+# line must never be read as a job.
+sac_jobs_only_v() {
+  local sac_line sac_out="" sac_re='^[0-9][^|]*[|][A-Z_]+([|]|$)'
+  [[ $3 == 1 ]] || sac_re='^[^|]*[|][0-9][^|]*[|][A-Z_]+([|]|$)'
+  while IFS= read -r sac_line; do
+    [[ ! $sac_line =~ $sac_re ]] || sac_out+=${sac_out:+$'\n'}$sac_line
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_out"
+}
+
+# sac_job_id_v VAR TEXT: the job id that `sbatch --parsable` printed ("ID" or
+# "ID;CLUSTER" on a line of its own) in TEXT, its stdout and stderr; empty if
+# none (a warning on stderr is not a failure, and not an id).
+sac_job_id_v() {
+  local sac_line
+  printf -v "$1" '%s' ""
+  while IFS= read -r sac_line; do
+    [[ ! ${sac_line%%;*} =~ ^[0-9]+$ ]] || printf -v "$1" '%s' "${sac_line%%;*}"
+  done <<<"$2"
 }
 # ------------------------------------------------------------------------------
 
@@ -317,8 +375,8 @@ sac_resubmit() {
       out=$("$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
         --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
       rc=$?
-      if ((rc == 0)) && [[ ${out%%;*} =~ ^[0-9]+$ ]]; then
-        id=${out%%;*}
+      sac_job_id_v id "$out"
+      if ((rc == 0)) && [[ -n $id ]]; then
         log "submitted successor $id"
         printf '%s\n' "$id" >"$marker"
         break
@@ -474,10 +532,11 @@ rm -f "$dir/stopped"
 # compute nodes have a hardened PATH.
 export SAC_SLURM_BIN=${sbatch%/*}
 # singleton: a job replaced with --force may still be ending; never overlap it.
-if out=$("$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1) \
-  && [[ ${out%%;*} =~ ^[0-9]+$ ]]; then
-  job=${out%%;*}
-else
+job=""
+if out=$("$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1); then
+  sac_job_id_v job "$out"
+fi
+if [[ -z $job ]]; then
   # sbatch can fail yet have submitted: look before reporting failure.
   sac_chain_v chain "$jobname" || chain=""
   sac_current_v job "$chain"

@@ -80,7 +80,7 @@ sac_chain_v() {
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
     if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
-      printf -v "$1" '%s' "$sac_c"
+      sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
     printf -v "$1" '%s' "$sac_c"
@@ -95,6 +95,7 @@ sac_chain_v() {
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
+    sac_jobs_only_v sac_c "$sac_c" 2
     printf '%s\n' "$sac_c" >"$sac_snap" || { printf -v "$1" 'cannot write %s' "$sac_snap"; return 2; }
     sac_c=""
   fi
@@ -102,6 +103,20 @@ sac_chain_v() {
     if [[ ${sac_line%%|*} == "$2" ]]; then sac_c+=${sac_c:+$'\n'}${sac_line#*|}; fi
   done <"$sac_snap"
   printf -v "$1" '%s' "$sac_c"
+}
+
+# sac_jobs_only_v VAR TEXT N: the lines of squeue's TEXT whose field N is a job
+# id followed by a state (one of squeue's -o formats above), in VAR. squeue's
+# stderr is in TEXT too (for its message when it fails), and a site's squeue
+# may warn there on every call (a deprecated option in slurm.conf, ...): such a
+# line must never be read as a job.
+sac_jobs_only_v() {
+  local sac_line sac_out="" sac_re='^[0-9][^|]*[|][A-Z_]+([|]|$)'
+  [[ $3 == 1 ]] || sac_re='^[^|]*[|][0-9][^|]*[|][A-Z_]+([|]|$)'
+  while IFS= read -r sac_line; do
+    [[ ! $sac_line =~ $sac_re ]] || sac_out+=${sac_out:+$'\n'}$sac_line
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_out"
 }
 # ------------------------------------------------------------------------------
 

@@ -226,3 +226,35 @@ fake_agent_session() {
   jcheck '.source == "job-log" and .path == $p' --arg p "$DIR/job-101.log"
   assert_eq "$(jq -r .text_b64 <<<"$RESULT" | base64 -d)" $'line 4\nline 5'
 }
+
+@test "start.sh, status.sh and stop.sh read past sbatch's and squeue's warnings on stderr" {
+  printf '%s\n' "squeue: warning: Could not find a valid TRES: gres/gpu" "7|RUNNING is not a job" >"$STUB/slurm.warn"
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "ABSENT" and .job_id == null and .jobs == []'
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200"'
+  assert_eq "$(calls sbatch)" 1
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "PENDING" and .job_id == "200" and .jobs == [{"job_id": "200", "state": "PENDING"}]'
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.already == true and .job_id == "200"'
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["200"]'
+}
+
+@test "status.sh shows the running job, not one still completing beside it (start --force)" {
+  squeue_add sac-ctl 101 COMPLETING node1
+  squeue_add sac-ctl 102 RUNNING node2
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "102" and .node == "node2"'
+}

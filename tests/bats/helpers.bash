@@ -284,6 +284,9 @@ assert_eq() {
 #            into a SUSPENDED one it waits (here: for ever) unless --immediate;
 #            $STUB/srun.fail: fails like a job that cannot take a step.
 #   sinfo    records; prints "mixed" (for -N: node7 mixed, node8 idle).
+#   $STUB/slurm.warn exists: sbatch and squeue write its text to stderr on every
+#            call, before and after their output, as a site's may (a deprecated
+#            option in slurm.conf, a TRES it does not know).
 
 write_slurm_stubs() {
   local bin=$1
@@ -296,6 +299,7 @@ write_slurm_stubs() {
     chmod +x "$bin/$1"
   }
   _stub sbatch <<'EOF'
+[[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
 exec 9>>"$d/sbatch.lock"; flock 9
 n=$(($(cat "$d/sbatch.count" 2>/dev/null || echo 0) + 1))
 echo "$n" >"$d/sbatch.count"
@@ -325,9 +329,11 @@ fi
 [[ -e $d/sbatch.no_queue ]] || printf '%s|%s|PENDING|(null)|1:00:00|Dependency\n' "$name" "$id" >>"$d/squeue.state"
 echo "$id" >>"$d/sbatch.submitted"
 printf '%s\n' "$id"
+[[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
 EOF
   _stub squeue <<'EOF'
 printf '%s\n' "$*" >>"$d/squeue.log"
+[[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
 if [[ -e $d/squeue.fail ]]; then
   echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2
   exit 1
@@ -353,6 +359,7 @@ while IFS='|' read -r n rest; do
   if ((with_name)); then printf '%s|%s\n' "$n" "$rest"
   elif [[ -z $name || $n == "$name" ]]; then printf '%s\n' "$rest"; fi
 done <"$d/squeue.state"
+[[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
 exit 0
 EOF
   _stub scancel <<'EOF'

@@ -376,3 +376,18 @@ ended ('kill -0 \"\$hold_pid\" || break')."
     false
   fi
 }
+
+@test "USR1 with sbatch and squeue warning on stderr at every call: one successor, its id recorded" {
+  printf '%s\n' "squeue: warning: Could not find a valid TRES: gres/gpu" \
+    "slurm: warning: deprecated option SchedulerParameters=max_switch_wait 300" >"$STUB/slurm.warn"
+  sac_build r9 "$(agent_json r9)"
+  launch r9
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  assert_eq "$(<"$AGENT_DIR/successor.101")" 200
+  wait_for 2 file_has "$JOB_OUT" "submitted successor 200"
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$JOB_OUT" "already submitted" || { show_job_output; false; }
+  assert_eq "$(calls sbatch)" 1
+  stays_true 1 job_alive
+}

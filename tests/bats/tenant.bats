@@ -589,3 +589,17 @@ STUB_EOF
   result_json
   jcheck '.state == "UNKNOWN"'
 }
+
+@test "tenant status.sh alone and in a snapshot batch reads past squeue's warnings on stderr" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  printf '%s\n' "squeue: warning: Could not find a valid TRES: gres/gpu" "slurm_load_jobs: 2 warnings" >"$STUB/slurm.warn"
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .session_alive == true'
+  SAC_SNAPSHOT=w1 run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "RUNNING" and .job_id == "301" and .session_alive == true'
+}
