@@ -3,20 +3,25 @@ tenant of a booked reservation, in place, keeping comments and the other fields.
 
 The slurm: block is replaced by `reservation: POOL` (a pre_agent hook is kept:
 tenants source it in their session). The reservation must fit the agent.
+The file is edited as text, block or flow style alike, so comments and line
+endings stay; the result is checked (schema, and that it says what the old file
+said, as a tenant) before it replaces the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
 import yaml
 
-from .errors import OperationFailed, UsageError
+from .errors import OperationFailed, SpecError, UsageError
+from .loader import load_yaml_bytes
 from .registry import Registry
-from .schema import slurm_time_seconds
-from .spec import AgentSpec, load_specs
+from .schema import check_document, slurm_time_seconds
+from .spec import AgentSpec, display_path, load_specs
 
 KEEP = ("hooks",)
 
@@ -25,6 +30,12 @@ def mem_mb(text: str) -> float:
     unit = text[-1] if text[-1] in "KMGT" else "M"
     number = float(text[:-1] if text[-1] in "KMGT" else text)
     return number * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
+
+
+def walltime(value) -> str:
+    """A SLURM time value with its unit: `10` is 10 min, `1:30` 90 s."""
+    seconds = slurm_time_seconds(value)
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def fit_problems(agent: AgentSpec, res: dict) -> list[str]:
@@ -38,46 +49,113 @@ def fit_problems(agent: AgentSpec, res: dict) -> list[str]:
         out.append(f"runs in partition {agent.partition}, the reservation in {spec['partition']}")
     if (agent.time_limit and spec.get("time") and not spec.get("persistent")
             and slurm_time_seconds(agent.time_limit) > slurm_time_seconds(spec["time"])):
-        out.append(f"needs {agent.time_limit} of walltime, the reservation has {spec['time']} and is not persistent")
+        out.append(f"needs {walltime(agent.time_limit)} of walltime, the reservation has "
+                   f"{walltime(spec['time'])} and is not persistent")
     return out
 
 
+# ----------------------------------------------------------------------------- the text edit
+# Positions are character offsets into the text (PyYAML's mark.index).
+
+def line_start(text: str, i: int) -> int:
+    return text.rfind("\n", 0, i) + 1
+
+
+def line_end(text: str, i: int) -> int:
+    """Offset just past the line break of the line holding offset I (or the end of the text)."""
+    end = text.find("\n", i)
+    return len(text) if end < 0 else end + 1
+
+
+def node_end(node: yaml.Node) -> int:
+    """Offset just past NODE's last character. (A block collection's own end
+    mark is where the next token starts, after any comment lines.)"""
+    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and node.value:
+        node = node.value[-1][1] if isinstance(node, yaml.MappingNode) else node.value[-1]
+    return node.end_mark.index
+
+
+def entry_lines(text: str, key: yaml.Node, value: yaml.Node, floor: int) -> tuple[int, int]:
+    """The whole lines of a block mapping entry, with the comment lines just
+    above it (not above FLOOR)."""
+    start = line_start(text, key.start_mark.index)
+    while start > floor:
+        above = line_start(text, start - 1)
+        if not text[above:start].lstrip().startswith("#"):
+            break
+        start = above
+    return start, line_end(text, node_end(value) - 1)
+
+
 def rewrite(text: str, pool: str) -> str:
+    """TEXT with runtime: slurm-tenant and spec.slurm reduced to `reservation:
+    POOL` and the entries of KEEP (a slurm: block is added if there is none)."""
+    nl = "\r\n" if "\r\n" in text else "\n"
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    spec_node = next(v for k, v in root.value if k.value == "spec")
-    pairs = {k.value: (k, v) for k, v in spec_node.value}
-    lines = text.splitlines(keepends=True)
-    edits = []  # (start_index, end_index, replacement) on the text
+    spec_key, spec = next((k, v) for k, v in root.value if k.value == "spec")
+    pairs = {k.value: (k, v) for k, v in spec.value}
+    edits = []  # (start, end, replacement) offsets into the text, not overlapping
 
     runtime = pairs["runtime"][1]
-    edits.append((runtime.start_mark.index, runtime.end_mark.index, "slurm-tenant"))
-    slurm_key, slurm = pairs["slurm"]
-    if isinstance(slurm, yaml.MappingNode) and not slurm.flow_style and slurm.value:
-        indent = " " * slurm.value[0][0].start_mark.column
-        keep = []
-        children = slurm.value
-        for i, (k, v) in enumerate(children):
-            if k.value not in KEEP:
-                continue
-            first = k.start_mark.line
-            last = children[i + 1][0].start_mark.line if i + 1 < len(children) else (
-                v.end_mark.line if v.end_mark.column == 0 else v.end_mark.line + 1)
-            keep.extend(lines[first:last])
-        block_start = sum(len(ln) for ln in lines[: children[0][0].start_mark.line])
-        end_line = slurm.end_mark.line if slurm.end_mark.column == 0 else slurm.end_mark.line + 1
-        block_end = sum(len(ln) for ln in lines[:end_line])
-        new = f"{indent}reservation: {pool}\n" + "".join(keep)
-        edits.append((block_start, block_end, new))
+    old = text[runtime.start_mark.index:runtime.end_mark.index]
+    new = old[0] + "slurm-tenant" + old[-1] if old[0] in "'\"" else "slurm-tenant"
+    edits.append((runtime.start_mark.index, runtime.end_mark.index, new))
+
+    if "slurm" not in pairs:
+        last = spec.value[-1][1]
+        if spec.flow_style:
+            at = node_end(last)
+            edits.append((at, at, f", slurm: {{reservation: {pool}}}"))
+        else:
+            column = spec.value[0][0].start_mark.column
+            indent, inner = " " * column, " " * (2 * column - spec_key.start_mark.column)
+            at = line_end(text, node_end(last) - 1)
+            before = "" if text[:at].endswith("\n") else nl
+            edits.append((at, at, f"{before}{indent}slurm:{nl}{inner}reservation: {pool}{nl}"))
     else:
-        edits.append((slurm.start_mark.index, slurm.end_mark.index, f"{{reservation: {pool}}}"))
+        slurm_key, slurm = pairs["slurm"]
+        keep = [(k, v) for k, v in slurm.value if k.value in KEEP]
+        if slurm.flow_style:
+            kept = "".join(f", {text[k.start_mark.index:node_end(v)]}" for k, v in keep)
+            edits.append((slurm.start_mark.index, slurm.end_mark.index, f"{{reservation: {pool}{kept}}}"))
+        else:
+            block_start = line_end(text, slurm_key.end_mark.index)
+            block_end = line_end(text, node_end(slurm) - 1)
+            indent = " " * slurm.value[0][0].start_mark.column
+            kept = "".join(text[slice(*entry_lines(text, k, v, block_start))] for k, v in keep)
+            edits.append((block_start, block_end, f"{indent}reservation: {pool}{nl}{kept}"))
+
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     return text
 
 
+def tenant_of(data: dict, pool: str) -> dict:
+    """What a migrated file must load as: DATA, a runtime-slurm Agent, as a tenant of POOL."""
+    spec = dict(data["spec"], runtime="slurm-tenant")
+    old = spec.get("slurm") or {}
+    spec["slurm"] = {"reservation": pool, **{k: old[k] for k in KEEP if k in old}}
+    return dict(data, spec=spec)
+
+
+def checked(raw: bytes, where: str, stem: str, note: str = "") -> dict:
+    """The data of RAW, a schema-valid document, else SpecError naming WHERE
+    (NOTE added to each problem)."""
+    doc, problems = load_yaml_bytes(raw, where)
+    if doc is not None:
+        _, problems = check_document(doc, stem)
+    if problems:
+        raise SpecError([p._replace(message=p.message + note) for p in problems])
+    return doc.data
+
+
+# ----------------------------------------------------------------------------- the command
+
 def migrate(file: str, pool: str) -> str:
     path = Path(file)
-    (spec,) = [s for s in load_specs([file])]
+    if path.is_dir():
+        raise UsageError(f"{file}: is a directory; migrate takes one agent YAML file")
+    (spec,) = load_specs([file])
     if not isinstance(spec, AgentSpec):
         raise UsageError(f"{file}: is not an Agent")
     if spec.tenant:
@@ -89,29 +167,35 @@ def migrate(file: str, pool: str) -> str:
     problems = fit_problems(spec, res)
     if problems:
         raise OperationFailed(f"{file}: reservation '{pool}' does not fit the agent: " + "; ".join(problems))
-    original = path.read_text(encoding="utf-8")
-    if "slurm" not in (yaml.safe_load(original).get("spec") or {}):
-        new = original.rstrip("\n") + f"\n  slurm:\n    reservation: {pool}\n"
-        new = rewrite_runtime_only(new)
-    else:
-        new = rewrite(original, pool)
-    # The result must be a valid tenant before anything is written.
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / path.name
-        probe.write_text(new, encoding="utf-8")
-        (check,) = load_specs([str(probe)])
-        assert isinstance(check, AgentSpec) and check.tenant and check.reservation == pool
-    fd, tmpname = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(new)
-    os.chmod(tmpname, path.stat().st_mode & 0o777)
-    os.replace(tmpname, path)
+
+    target = path.resolve()  # a symlink is written through: the link stays
+    raw = target.read_bytes()
+    where = display_path(path)
+    old = checked(raw, where, path.stem)
+    new = rewrite(raw.decode("utf-8"), pool).encode("utf-8")
+    if checked(new, where, path.stem, " (in the migrated text; the file is unchanged)") != tenant_of(old, pool):
+        raise UsageError(f"{where}: cannot migrate this YAML layout (an alias or a merge key?); edit it by hand")
+    write_atomically(target, new, where)
     return (f"{file}: now runtime: slurm-tenant in reservation {pool}. Next: `sac agent stop {spec.name}` "
             f"(or let its job end), then `sac agent start {file}`")
 
 
-def rewrite_runtime_only(text: str) -> str:
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    spec_node = next(v for k, v in root.value if k.value == "spec")
-    runtime = next(v for k, v in spec_node.value if k.value == "runtime")
-    return text[: runtime.start_mark.index] + "slurm-tenant" + text[runtime.end_mark.index:]
+def write_atomically(target: Path, data: bytes, where: str) -> None:
+    """Replace TARGET by DATA with the same mode: a temporary file beside it,
+    synced, then renamed over it, so the file is the old or the new, never torn."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, target.stat().st_mode & 0o777)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as e:
+        raise OperationFailed(f"cannot write {where}: {e.strerror or e}; nothing was changed") from None
+    finally:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
