@@ -156,7 +156,8 @@ def _field_table(rows: list, flags: dict | None = None) -> list[str]:
 def yaml_reference() -> str:
     from .loader import MAX_BYTES, MAX_NODES
     from .ops import RES_FLAG
-    from .schema import API_VERSION, DEFAULT_RESUBMIT_BEFORE, KINDS, READONLY_ENV, TENANT_FORBIDDEN
+    from .schema import (API_VERSION, BASH_OWN_ENV, DEFAULT_RESUBMIT_BEFORE, KINDS, READONLY_ENV,
+                         TENANT_FORBIDDEN)
 
     schemas = _Schemas()
     files = " and ".join(f"schemas/{KINDS[k]}" for k in KINDS)
@@ -204,7 +205,10 @@ def yaml_reference() -> str:
         f"{DEFAULT_RESUBMIT_BEFORE}) must be shorter than the walltime.",
         "- A time given as a bare number is minutes, as in SLURM (`time_limit: 90` is 1.5 hours).",
         "- `spec.env` may not name a variable bash keeps read-only: "
-        f"{', '.join(_code(k) for k in READONLY_ENV)}.",
+        f"{', '.join(_code(k) for k in READONLY_ENV)}; nor one bash sets or drops itself, whose value "
+        "would not reach the agent (or a bash it runs) as written: "
+        f"{', '.join(_code(k) for k in BASH_OWN_ENV)}. (`IFS` is allowed: a bash ignores an inherited "
+        "one, other programs get it.)",
         "- Patterns are ECMA-262, as JSON Schema says: `$` is the end of the text (a value with a "
         "trailing newline does not match).",
         "",

@@ -25,6 +25,20 @@ TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # Variables bash will not let a script set: `export UID=...` fails.
 READONLY_ENV = ("BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID")
+# Variables bash keeps for itself (checked with bash 5.2; tests/unit/test_inputs.py
+# runs the experiments): session.sh's `(NAME=value exec -- agent)` drops them
+# silently (BASH_ARGC, BASH_ARGV, BASH_LINENO, BASH_SOURCE, FUNCNAME, GROUPS), or a
+# bash that gets them in its environment sets its own value (`env NAME=x bash -c
+# 'echo "${NAME-unset}"'` does not print x), or a value from the environment takes
+# the place of bash's own state (PIPESTATUS and DIRSTACK stop following pipelines
+# and pushd), or bash overwrites it as it runs (BASH_REMATCH, _). Either way the
+# value never reaches the agent, or any bash it runs, as written. Not here: IFS (a
+# bash ignores an inherited one, other programs get it), PWD (kept when it names
+# the current folder) and PS4 (ignored only by a bash run as root).
+BASH_OWN_ENV = ("BASH", "BASH_ARGC", "BASH_ARGV", "BASH_COMMAND", "BASH_EXECUTION_STRING", "BASH_LINENO",
+                "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSION", "BASHPID", "COMP_WORDBREAKS",
+                "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO",
+                "OPTERR", "OPTIND", "PIPESTATUS", "RANDOM", "SECONDS", "SHLVL", "SRANDOM", "_")
 
 
 @lru_cache(maxsize=None)
@@ -250,6 +264,9 @@ def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
             if key in READONLY_ENV:
                 add(("spec", "env", key), "is a read-only variable in bash; the agent's environment "
                                           "cannot set it")
+            elif key in BASH_OWN_ENV:
+                add(("spec", "env", key), "is one of bash's own variables (bash sets or drops it "
+                                          "itself); the value would not reach the agent as written")
         slurm = spec.get("slurm") or {}
         if spec["runtime"] == "slurm-tenant":
             if "reservation" not in slurm:
