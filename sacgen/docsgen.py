@@ -217,6 +217,14 @@ def yaml_reference() -> str:
         f"{MAX_BYTES} bytes; aliases may expand to at most {MAX_NODES} nodes.",
         "- Duplicate keys are errors.",
         "- `1:30:00` stays the string `1:30:00` (YAML 1.1 would read it as a base-60 number).",
+        "- A field whose value becomes text (`env` values, `flags` items, `model`, paths, SLURM names, "
+        "sizes and times, `tmux_server`, `hold_body` ...) takes an unquoted value as the text written, "
+        "byte for byte: `0022`, `0x1F`, `1_000`, `.5`, `1e3`, `yes`, `on` and `2024-01-01` reach the "
+        "agent as those characters, never as the number, boolean or date YAML 1.1 makes of them. A "
+        "plain decimal integer stays one where integers are allowed (`time_limit: 90` is 90 minutes). "
+        "An integer field (`cpus_per_task`, `cpus`, `resubmit_before`) takes only plain decimal digits "
+        "(`010`, `0x10`, `4.0` are refused, not read as 8, 16 and 4). An empty value, `~` or `null` is "
+        "no text: write `\"\"` for an empty string.",
         "- A directory argument means every `*.yaml` and `*.yml` below it, sorted.",
         "- Every problem of every file is reported, one line each: `FILE:LINE: FIELD.PATH: what is "
         "wrong` (exit status 2).",

@@ -204,6 +204,7 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
         return None, [Problem(where, mark.line + 1 if mark else 1, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
     except (TypeError, ValueError) as e:  # e.g. unhashable keys
         return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
+    keep_text(loader, node, data)
     doc = Document(where, data, node=node)  # lines are mapped on the first lookup
     # A lone surrogate can only come from a \u escape (strict UTF-8 decoding
     # refuses one in the bytes): no backslash, nothing to look for.
@@ -212,6 +213,74 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
         return None, [Problem(where, doc.line_of(bad), _fmt(bad),
                               "is not Unicode text: a lone surrogate (a \\ud800-\\udfff escape) cannot be written")]
     return doc, []
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def keep_text(loader, node: yaml.Node, data: Any) -> None:
+    """Put back, in DATA, the text the user wrote where the schema wants text.
+
+    YAML 1.1 reads an unquoted `0022` as the integer 18, `0x1F` as 31, `1_000` as
+    1000, `.5` and `1.0e+3` as floats, `yes`/`on` as true and `2024-01-01` as a
+    date; in a field whose value becomes text (env values, flags, model, paths,
+    SLURM names and times ...) that value is the scalar's own text instead, byte
+    for byte. A field that also takes an integer (env values, times) keeps a
+    plain decimal integer as one (`90` is 90); an integer field (cpus_per_task,
+    resubmit_before) gets the text of anything but a plain decimal integer, which
+    the schema then refuses, rather than a number the user did not write (`010`
+    is not 8). null (`~`, `null`, nothing) stays null: it is no text. Keys of the
+    document's mappings are text too (`ON: 1` in env is the variable ON, not true).
+    LOADER: the one that constructed DATA from NODE."""
+    from .schema import KINDS, text_shape  # local: avoid an import cycle at module load
+
+    if isinstance(data, dict) and isinstance(node, yaml.MappingNode) and data.get("kind") in KINDS:
+        _keep_text(loader, node, data, text_shape(data["kind"]))
+
+
+# What YAML 1.1 makes of a plain scalar that is not a string.
+_REWRITES = frozenset(f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float", "null", "timestamp"))
+
+
+def _rewritten(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and not node.style and node.tag in _REWRITES
+
+
+def _keep_text(loader, node: yaml.Node, data: Any, shape) -> Any:
+    """The text to put in place of DATA, or None to keep it (a mapping or list is
+    changed in place)."""
+    if isinstance(shape, dict):
+        if isinstance(node, yaml.MappingNode) and isinstance(data, dict):
+            # After construction node.value holds the pairs of `<<` merges too, in
+            # an order where the last pair of a key is the one that counts.
+            if any(_rewritten(k) for k, _ in node.value):
+                rebuilt = {}
+                for k, v in node.value:
+                    key = k.value if _rewritten(k) else loader.construct_object(k, deep=True)
+                    rebuilt[key] = loader.construct_object(v, deep=True)
+                data.clear()
+                data.update(rebuilt)
+            last = {k.value: v for k, v in node.value
+                    if isinstance(k, yaml.ScalarNode) and (k.tag == _STR or _rewritten(k))}
+            for key, v in last.items():
+                sub = shape.get(key, shape.get("*"))
+                if sub is not None and key in data:
+                    new = _keep_text(loader, v, data[key], sub)
+                    if new is not None:
+                        data[key] = new
+        elif isinstance(node, yaml.SequenceNode) and isinstance(data, list) and "[]" in shape:
+            for i, v in enumerate(node.value):
+                new = _keep_text(loader, v, data[i], shape["[]"])
+                if new is not None:
+                    data[i] = new
+        return None
+    if not _rewritten(node) or data is None or isinstance(data, str):
+        return None
+    if type(data) is int and shape != "text" and str(data) == node.value:
+        return None  # a plain decimal integer where one is allowed
+    if shape == "int" and type(data) not in (int, float):
+        return None  # true, a date ...: the schema says what is wrong with it
+    return node.value
 
 
 def _surrogate(value, path: tuple):

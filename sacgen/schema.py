@@ -89,6 +89,53 @@ def load_schema(kind: str) -> dict:
 
 
 @lru_cache(maxsize=None)
+def text_shape(kind: str) -> dict:
+    """Where KIND's schema wants text, for the loader (sacgen.loader.keep_text):
+    {field: sub-shape}, with "*" for any key of a mapping and "[]" for any item
+    of a list; a leaf is "text" (a string), "text|int" (a string or an integer)
+    or "int" (an integer)."""
+    by_id = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
+
+    def resolve(node: dict, base: dict) -> tuple[dict, dict]:
+        while "$ref" in node:
+            uri, _, pointer = node["$ref"].partition("#")
+            base = by_id[uri] if uri else base
+            target = base
+            for part in filter(None, pointer.split("/")):
+                target = target[part]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node, base
+
+    def shape(node: dict, base: dict):
+        node, base = resolve(node, base)
+        out = {}
+        for key, sub in (node.get("properties") or {}).items():
+            s = shape(sub, base)
+            if s:
+                out[key] = s
+        if isinstance(node.get("additionalProperties"), dict):
+            s = shape(node["additionalProperties"], base)
+            if s:
+                out["*"] = s
+        if isinstance(node.get("items"), dict):
+            s = shape(node["items"], base)
+            if s:
+                out["[]"] = s
+        if out:
+            return out
+        types = set()
+        for alt in [node, *node.get("oneOf", ())]:
+            alt, _ = resolve(alt, base)
+            t = alt.get("type")
+            types |= {t} if isinstance(t, str) else set(t or ())
+        if "string" in types:
+            return "text|int" if "integer" in types else "text"
+        return "int" if types == {"integer"} else None
+
+    return shape(load_schema(kind), load_schema(kind))
+
+
+@lru_cache(maxsize=None)
 def _validator(kind: str):
     import jsonschema
     from referencing import Registry, Resource
@@ -126,6 +173,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_NUMBERISH = re.compile(r"[-+]?(?:0[xXoObB][0-9a-fA-F_]*|[0-9][0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?"
+                        r"|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?)")
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
                "object": "a mapping", "array": "a list", "number": "a number", "null": "null"}
 
@@ -179,6 +228,11 @@ def _message(err) -> list[tuple[tuple, str]]:
             return [(path, f"{schema['x-type-error']} (got {_describe_type(err.instance)})")]
         want = err.validator_value
         want = [want] if isinstance(want, str) else want
+        if (want == ["integer"] and isinstance(err.instance, str) and _NUMBERISH.fullmatch(err.instance)
+                and not re.fullmatch(r"-?(?:0|[1-9][0-9]*)", err.instance)):
+            # An unquoted 010, 0x10, 1_000 or 4.0, kept as written (sacgen.loader.keep_text).
+            return [(path, f"must be a whole number in plain decimal digits, without leading zeros, _, "
+                           f"a base prefix or a fraction (got {_short(err.instance)})")]
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
         got = _describe_type(err.instance)
         if err.instance is not None:

@@ -3,11 +3,13 @@ not take the way the interface promises: bash's own variables in spec.env,
 values YAML 1.1 rewrites, names that collide on the cluster, files that are not
 files, folders without YAML, and build output folders."""
 
+import shlex
 import shutil
 import subprocess
 
 import pytest
 
+from sacgen.build import render_tree
 from sacgen.errors import SpecError
 from sacgen.schema import BASH_OWN_ENV, READONLY_ENV
 from sacgen.spec import load_specs
@@ -100,3 +102,79 @@ def test_every_refused_variable_is_one_bash_keeps_and_no_other_is():
 def test_an_ordinary_variable_and_ifs_are_still_accepted(tmp_path):
     (spec,) = load_specs([str(agent_yaml(tmp_path, "  env:\n    MY_GROUPS: a\n    IFS: ':'\n"))])
     assert spec.env == (("MY_GROUPS", "a"), ("IFS", ":"))
+
+
+# ----------------------------------------------------------------------------- text as written
+
+YAML11 = ["0022", "0x1F", "0o17", "0b101", "1_000", "+5", "-0", "1e3", "1.0e+3", ".5", "1.", ".inf", "-.Inf",
+          ".nan", "yes", "no", "on", "off", "y", "n", "true", "False", "2024-01-01", "2024-01-01T10:00:00Z"]
+
+
+@pytest.mark.parametrize("text", YAML11)
+def test_an_unquoted_env_value_reaches_the_agent_as_written(text, tmp_path):
+    (spec,) = load_specs([str(agent_yaml(tmp_path, f"  env:\n    V: {text}\n    PORT: 8080\n"))])
+    assert spec.env == (("V", text), ("PORT", "8080"))
+    session = render_tree([spec])["a/session.sh"][0]
+    assert f"  V={shlex.quote(text)} \\\n" in session
+
+
+def test_umask_and_hex_env_values_reach_a_real_agent_byte_for_byte(tmp_path):
+    """The reviewers' case, end to end: session.sh run by bash hands the agent
+    UMASKV=0022 and HEXV=0x1F, not 18 and 31."""
+    rec = tmp_path / "env.out"
+    stub = tmp_path / "agent"
+    stub.write_text(f"#!/bin/sh\nenv >'{rec}'\n")
+    stub.chmod(0o755)
+    path = agent_yaml(tmp_path, f"  claude: {{command: {stub}}}\n  env:\n    UMASKV: 0022\n    HEXV: 0x1F\n"
+                                f"    ON: on\n    HALF: .5\n")
+    (spec,) = load_specs([str(path)])
+    session = render_tree([spec])["a/session.sh"][0]
+    body = session[session.index("agent=("):session.index("status=$?")]
+    subprocess.run([BASH, "-c", body], check=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    got = set(rec.read_text().splitlines())
+    assert {"UMASKV=0022", "HEXV=0x1F", "ON=on", "HALF=.5"} <= got
+
+
+def test_other_text_fields_keep_the_text_as_written(tmp_path):
+    path = agent_yaml(tmp_path, "  claude:\n    flags: [--max-turns, 010, yes, 0x1F, 1.5, 2024-01-01]\n"
+                                "  slurm:\n    time_limit: 0100\n    mem: 4000\n    partition: 1e3\n",)
+    path.write_text(path.read_text().replace("model: opus", "model: 1.5"))
+    (spec,) = load_specs([str(path)])
+    assert spec.flags == ("--max-turns", "010", "yes", "0x1F", "1.5", "2024-01-01")
+    assert (spec.model, spec.time_limit, spec.mem, spec.partition) == ("1.5", "0100", "4000", "1e3")
+    assert "#SBATCH --time=0100" in render_tree([spec])["a/job.sbatch"][0]
+
+
+def test_a_plain_decimal_number_stays_a_number_where_one_is_allowed(tmp_path):
+    path = agent_yaml(tmp_path, "  slurm:\n    time_limit: 90\n    cpus_per_task: 8\n    resubmit_before: 600\n")
+    (spec,) = load_specs([str(path)])
+    assert (spec.time_limit, spec.cpus_per_task, spec.resubmit_before) == ("90", 8, 600)
+
+
+def test_a_merge_key_and_an_alias_keep_the_text_and_the_override(tmp_path):
+    path = agent_yaml(tmp_path, "  env:\n    <<: {A: 0022, B: 1}\n    B: 0x1F\n    C: &c 0x10\n"
+                                "  claude:\n    flags: [*c]\n")
+    (spec,) = load_specs([str(path)])
+    assert spec.env == (("A", "0022"), ("B", "0x1F"), ("C", "0x10"))
+    assert spec.flags == ("0x10",)
+
+
+@pytest.mark.parametrize("text", ["010", "0x10", "1_0", "4.0", "+4"])
+def test_an_integer_field_refuses_a_number_yaml_would_rewrite(text, tmp_path):
+    (line,) = problems(agent_yaml(tmp_path, f"  slurm:\n    cpus_per_task: {text}\n"))
+    assert line.endswith(f"spec.slurm.cpus_per_task: must be a whole number in plain decimal digits, "
+                         f"without leading zeros, _, a base prefix or a fraction (got \"{text}\")"), line
+
+
+def test_an_empty_env_value_is_refused_with_the_way_to_write_it(tmp_path):
+    (line,) = problems(agent_yaml(tmp_path, "  env:\n    EMPTY:\n"))
+    assert line.endswith('spec.env.EMPTY: must be text (write "" for an empty value) (got null)'), line
+    (spec,) = load_specs([str(agent_yaml(tmp_path, '  env:\n    EMPTY: ""\n'))])
+    assert spec.env == (("EMPTY", ""),)
+
+
+def test_env_keys_yaml_would_read_as_booleans_or_null_are_names(tmp_path):
+    (spec,) = load_specs([str(agent_yaml(tmp_path, "  env:\n    ON: 1\n    NO: x\n    NULL: y\n    Off: z\n"))])
+    assert spec.env == (("ON", "1"), ("NO", "x"), ("NULL", "y"), ("Off", "z"))
+    (line,) = problems(agent_yaml(tmp_path, "  yes: 1\n"))
+    assert line.endswith("spec.yes: unknown field 'yes'; allowed: claude, env, model, runtime, slurm, workdir"), line

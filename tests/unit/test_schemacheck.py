@@ -169,8 +169,8 @@ def test_data_that_is_not_plain_json_goes_to_jsonschema():
 def test_a_timestamp_still_gets_jsonschemas_message(tmp_path):
     f = tmp_path / "agent.yaml"
     f.write_text("apiVersion: scitex-agent-container/v3\nkind: Agent\nspec:\n  runtime: slurm\n"
-                 "  model: 2026-01-01\n")
+                 "  model: opus\n  slurm: {auto_resubmit: 2026-01-01}\n")  # (a text field keeps the text)
     doc, problems = load_yaml(f)
     assert not problems and not schemacheck.plain(doc.data)
     kind, problems = check_document(doc, "agent")
-    assert [p.field for p in problems] == ["spec.model"]
+    assert [p.field for p in problems] == ["spec.slurm.auto_resubmit"]
