@@ -125,15 +125,17 @@ jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
 
 sac_fail() {
+  # Nothing was stopped: the marker set below must not keep the chain from
+  # resubmitting.
+  [[ -z ${marked:-} ]] || rm -f "$dir/stopped"
   sac_result "{\"ok\":false,\"name\":$(sac_json "$pool"),\"error\":$(sac_json "$1")}"
   exit 1
 }
 
-# First the marker, so that a resubmit trap running right now submits nothing.
-if [[ -d $dir ]]; then
-  : >"$dir/stopped"
-  rm -f "$dir"/tenants/*
-fi
+# First the marker, so that a resubmit trap running right now submits nothing;
+# the tenants' manifest is emptied once the jobs are cancelled.
+marked=""
+if [[ -d $dir && ! -e $dir/stopped ]]; then : >"$dir/stopped" && marked=1; fi
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
 fi
@@ -145,4 +147,5 @@ if [[ -n $ids ]]; then
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   out=$("$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
 fi
+[[ ! -d $dir ]] || rm -f "$dir"/tenants/*
 sac_result "{\"ok\":true,\"name\":$(sac_json "$pool"),\"cancelled\":[${ids}]}"

@@ -125,12 +125,16 @@ jobname=sac-$name
 dir="$sac_root/agents/$name"
 
 sac_fail() {
+  # Nothing was stopped: the marker set below must not keep the chain from
+  # resubmitting.
+  [[ -z ${marked:-} ]] || rm -f "$dir/stopped"
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "$1")}"
   exit 1
 }
 
 # First the marker, so that a resubmit trap running right now submits nothing.
-if [[ -d $dir ]]; then : >"$dir/stopped"; fi
+marked=""
+if [[ -d $dir && ! -e $dir/stopped ]]; then : >"$dir/stopped" && marked=1; fi
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
 fi

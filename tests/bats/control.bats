@@ -258,3 +258,51 @@ fake_agent_session() {
   result_json
   jcheck '.state == "RUNNING" and .job_id == "102" and .node == "node2"'
 }
+
+@test "stop.sh that fails (squeue, then scancel): the stopped marker is taken back, resubmission stays on" {
+  squeue_add sac-ctl 101 RUNNING node1
+  mkdir -p "$DIR"
+  : >"$STUB/squeue.fail"
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 1 ]
+  [ ! -e "$DIR/stopped" ]
+  rm "$STUB/squeue.fail"
+  : >"$STUB/scancel.fail"
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 1 ]
+  [ ! -e "$DIR/stopped" ]
+  rm "$STUB/scancel.fail"
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  [ -e "$DIR/stopped" ]
+}
+
+@test "start.sh right after a stop, the old job still COMPLETING: submits, the new job waits for it" {
+  squeue_add sac-ctl 101 COMPLETING node1
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200"'
+  has_word "$STUB/sbatch.argv.1" --dependency=singleton
+}
+
+@test "start.sh rewrites session.sh and job.sbatch by rename, and only when they change" {
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  inode=$(stat -c %i "$DIR/session.sh")
+  : >"$STUB/squeue.state"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  assert_eq "$(stat -c %i "$DIR/session.sh")" "$inode"
+  # A changed session.sh: a running bash keeps reading the old file.
+  exec 7<"$DIR/session.sh"
+  echo "# an older version" >>"$DIR/session.sh"
+  : >"$STUB/squeue.state"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  [ "$(stat -c %i "$DIR/session.sh")" != "$inode" ]
+  cmp "$BUILT/session.sh" "$DIR/session.sh"
+  grep -q "an older version" <&7
+  exec 7<&-
+  [ -z "$(find "$DIR" -name '*.new.*')" ]
+}

@@ -175,3 +175,62 @@ start_reservation() {
   [ ! -e "$RESDIR/tenants/ten" ]
   assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-res-rpool"
 }
+
+@test "release.sh that fails (squeue, then scancel): the marker is taken back, the manifest kept" {
+  prepare_reservation
+  : >"$STUB/squeue.fail"
+  run bash "$RES_BUILT/release.sh"
+  [ "$status" -eq 1 ]
+  [ ! -e "$RESDIR/stopped" ]
+  [ -e "$RESDIR/tenants/ten" ]
+  rm "$STUB/squeue.fail"
+  : >"$STUB/scancel.fail"
+  run bash "$RES_BUILT/release.sh"
+  [ "$status" -eq 1 ]
+  [ ! -e "$RESDIR/stopped" ]
+  [ -e "$RESDIR/tenants/ten" ]
+  # A marker that was there before (an earlier release) stays.
+  : >"$RESDIR/stopped"
+  run bash "$RES_BUILT/release.sh"
+  [ "$status" -eq 1 ]
+  [ -e "$RESDIR/stopped" ]
+}
+
+@test "reservation.sbatch whose hold body exits: failed.<job> says so at once, and book.sh reports it" {
+  prepare_reservation
+  printf 'echo loading modules\nexit 3\n' >"$RESDIR/hold_body.sh"
+  export SLURM_JOB_ID=301
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 10 job_ended || { show_job_output; false; }
+  [ ! -e "$RESDIR/running.301" ]
+  grep -F "ended (status 3) before its tmux server ran" "$RESDIR/failed.301"
+  # book.sh, waiting for its job, is told at once.
+  rm -f "$RESDIR/failed.301"
+  : >"$STUB/squeue.state"
+  echo 301 >"$STUB/sbatch.next_id"
+  (set +e; bash "$RES_BUILT/book.sh" 60 >"$SAC_T/book.out" 2>&1 3>&-; echo "$?" >"$SAC_T/book.rc") &
+  SAC_WRAPPERS+=("$!")
+  wait_for 5 count_is sbatch 1
+  printf 'echo loading modules\nexit 3\n' >"$RESDIR/hold_body.sh"
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 10 is_file "$SAC_T/book.rc" || { show_job_output; false; }
+  assert_eq "$(<"$SAC_T/book.rc")" 1
+  output=$(<"$SAC_T/book.out")
+  result_json
+  jcheck '.ok == false and (.error | contains("reservation job 301 failed: it ended (status 3) before its tmux server ran"))'
+}
+
+@test "book.sh right after a release, the old job still COMPLETING: books, the new job waits for it (singleton)" {
+  squeue_add sac-res-rpool 301 COMPLETING node1
+  run bash "$RES_BUILT/book.sh" 0
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200"'
+  has_word "$STUB/sbatch.argv.1" --dependency=singleton
+  # But a job that is pending or running beside it is live.
+  squeue_add sac-res-rpool 302 PENDING ""
+  run bash "$RES_BUILT/book.sh" 0
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.already == true'
+}

@@ -603,3 +603,24 @@ STUB_EOF
   result_json
   jcheck '.state == "RUNNING" and .job_id == "301" and .session_alive == true'
 }
+
+@test "tenant start.sh of a live tenant whose session.sh changed: renamed into place, the running bash keeps the old" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  f="$SAC_REMOTE_HOME/agents/ten/session.sh"
+  inode=$(stat -c %i "$f")
+  run bash "$BUILT/start.sh" 3>&-
+  assert_eq "$(stat -c %i "$f")" "$inode"
+  echo "# as an older sacgen wrote it" >>"$f"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.already == true'
+  [ "$(stat -c %i "$f")" != "$inode" ]
+  cmp "$BUILT/session.sh" "$f"
+  # The live session's bash still has the file it started with.
+  pane=$(tmux -L sacpool list-panes -t =sac-ten: -F '#{pane_pid}')
+  grep -q "as an older sacgen wrote it" "/proc/$pane/fd/255" 2>/dev/null || ls -l "/proc/$pane/fd/" | grep -q "(deleted)"
+}

@@ -293,7 +293,8 @@ def write_artifacts(spec, dest: Path) -> dict[str, str]:
     return arts
 
 
-HEREDOC = re.compile(r"^cat >\"\$dir/([^\"]+)\" <<'([A-Za-z0-9_]+)'\n", re.M)
+HEREDOC = re.compile(r"^(?:cat >|sac_install )\"\$dir/([^\"]+)\" <<'([A-Za-z0-9_]+)'\n", re.M)
+INSTALL = re.compile(r"^sac_install\(\) \{\n.*?^\}\n", re.M | re.S)
 
 
 def check_syntax_and_heredocs(arts: dict[str, str], dest: Path, scratch: Path) -> None:
@@ -304,6 +305,9 @@ def check_syntax_and_heredocs(arts: dict[str, str], dest: Path, scratch: Path) -
     snippets = []
     expected = {}
     for name, text in arts.items():
+        install = INSTALL.search(text)  # the scripts' own function, where they use it
+        if install and install.group(0) not in snippets:
+            snippets.insert(0, install.group(0))
         for m in HEREDOC.finditer(text):
             target, delim = m.group(1), m.group(2)
             end = text.index(f"\n{delim}\n", m.end() - 1)

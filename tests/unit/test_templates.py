@@ -267,7 +267,7 @@ def test_the_templates_use_the_filters():
 @pytest.mark.parametrize("path", TEMPLATES, ids=IDS)
 def test_comment_and_heredoc_filters_stay_in_place(path):
     """|comment does not quote, so it may only feed a `#` comment; |heredoc only a
-    `cat >FILE` line; |ident only an `export NAME=` position."""
+    `cat >FILE` or `sac_install FILE` line; |ident only an `export NAME=` position."""
     text = text_of(path)
     for pos, expr in _expressions(text):
         outer = _outer_filter(expr)
@@ -278,7 +278,7 @@ def test_comment_and_heredoc_filters_stay_in_place(path):
         if outer == "comment":
             assert "#" in before and before.lstrip().startswith("#"), where
         if outer == "heredoc":
-            assert re.fullmatch(r"cat >\"[^\"]+\" ", before), where
+            assert re.fullmatch(r"(cat >|sac_install )\"[^\"]+\" ", before), where
         if outer == "ident":
             assert re.fullmatch(r"\s*(export )?", before) and after.split("}}", 1)[1].startswith("="), where
 
