@@ -39,6 +39,14 @@ def _columns() -> int:
         return 80
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error says what is wrong first, on one line
+    (`sac agent: invalid choice: ...`), and the usage after it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message}\n{self.format_usage()}")
+
+
 class RF(argparse.RawDescriptionHelpFormatter):
     """Help as written (examples keep their lines), as wide as the terminal."""
 
@@ -126,7 +134,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     def wants(name: str) -> bool:
         return full or group == name
 
-    p = argparse.ArgumentParser(prog="sac", description="Run AI coding agents on SLURM over plain ssh.",
+    p = Parser(prog="sac", description="Run AI coding agents on SLURM over plain ssh.",
                                 epilog=EPILOG, formatter_class=RF)
     p.add_argument("--version", action="version", version=f"sac (sacgen) {__version__}")
     sub = p.add_subparsers(dest="group", metavar="COMMAND")
@@ -178,7 +186,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def hpc_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scitex-hpc", description="Reservations: pools of SLURM allocation for tenant "
+    p = Parser(prog="scitex-hpc", description="Reservations: pools of SLURM allocation for tenant "
                                 "agents (the same commands as `sac reservations`).", formatter_class=RF,
                                 epilog="example:\n  scitex-hpc reservations book dev-pool --host spartan "
                                        "--tmux-server sac --persistent")

@@ -20,7 +20,9 @@ EXAMPLES = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .cli_sac import Parser
+
+    p = Parser(
         prog="sacgen",
         description="Compile Agent YAMLs (scitex-agent-container/v3) into self-contained bash for SLURM.",
         epilog=EXAMPLES,

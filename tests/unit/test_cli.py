@@ -101,3 +101,19 @@ def test_connect_refuses_what_it_cannot_do_with_exit_2_and_runs_no_ssh(argv, env
     with contextlib.redirect_stderr(err):
         assert main(argv) == 2
     assert err.getvalue().startswith("sac: " + message) and len(err.getvalue().splitlines()) == 1
+
+
+@pytest.mark.parametrize("prog, argv, first", [
+    ("sac", ["agent", "bogus"], "sac agent: argument VERB: invalid choice: 'bogus'"),
+    ("sac", ["list", "--jsn"], "sac: unrecognized arguments: --jsn"),
+    ("sacgen", ["schema", "--kind", "Foo"], "sacgen schema: argument --kind: invalid choice: 'Foo'"),
+    ("scitex-hpc", ["reservations", "book"], "scitex-hpc reservations book: the following arguments are required"),
+])
+def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog, argv, first):
+    from sacgen import cli_sac, cli_sacgen
+
+    p = {"sac": lambda: cli_sac.parser(argv), "sacgen": cli_sacgen.parser, "scitex-hpc": cli_sac.hpc_parser}[prog]()
+    _, code, _, err = _outcome(p, argv)
+    assert code == 2
+    assert err.splitlines()[0].startswith(first), err
+    assert err.splitlines()[1].startswith("usage: ")
