@@ -194,6 +194,11 @@ def yaml_reference() -> str:
         "- `metadata.name`, when given, must equal the file's stem.",
         "- The file's stem is the name: lowercase letters, digits and `-`, starting with a letter, "
         "at most 48 characters.",
+        "- An agent's name may not start with `res-`: agent `res-<pool>` would have the SLURM job name "
+        "`sac-res-<pool>`, the job of reservation `<pool>`, and `sac agent status`/`stop` would act on "
+        "that reservation.",
+        "- A reservation's `tmux_server` (`--tmux-server`) may not start with `sac-`: `sac-<name>` is the "
+        "tmux server of runtime-slurm agent `<name>`.",
         "- `runtime: slurm-tenant` requires `spec.slurm.reservation`.",
         f"- A tenant may not set {forbidden}: the reservation owns the job's resources and its host. "
         "Set them when booking the reservation. (`hooks.pre_agent` is allowed; it is sourced in the "

@@ -41,6 +41,13 @@ BASH_OWN_ENV = ("BASH", "BASH_ARGC", "BASH_ARGV", "BASH_COMMAND", "BASH_EXECUTIO
                 "OPTERR", "OPTIND", "PIPESTATUS", "RANDOM", "SECONDS", "SHLVL", "SRANDOM", "_")
 
 
+# Name spaces shared on the cluster: a reservation's job is sac-res-<pool> where an
+# agent's is sac-<name>, and a runtime-slurm agent's tmux server (socket) is
+# sac-<name> where a reservation's is the tmux_server it names.
+RESERVATION_JOB_PREFIX = "res-"
+AGENT_TMUX_PREFIX = "sac-"
+
+
 @lru_cache(maxsize=None)
 def ecma_pattern(pattern: str) -> re.Pattern:
     r"""A JSON Schema pattern (ECMA-262) as a Python regex with the same meaning.
@@ -312,7 +319,17 @@ def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", stem):
         add((), f"the file's stem {stem!r} is the {kind.lower()}'s name and must be lowercase letters, digits "
                 "and -, starting with a letter, at most 48 characters")
+    elif kind == "Agent" and stem.startswith(RESERVATION_JOB_PREFIX):
+        pool = stem[len(RESERVATION_JOB_PREFIX):]
+        add((), f"an agent's name may not start with 'res-': agent {stem!r} would have "
+                f"the SLURM job name sac-{stem}, which is the job of reservation {pool!r} (sac agent "
+                f"status and stop would act on that reservation's job)")
     spec = data["spec"]
+    if kind == "Reservation" and str(spec.get("tmux_server", "")).startswith(AGENT_TMUX_PREFIX):
+        agent = spec["tmux_server"][len(AGENT_TMUX_PREFIX):]
+        add(("spec", "tmux_server"), f"may not start with 'sac-': tmux server "
+                                     f"{spec['tmux_server']!r} is the one runtime-slurm agent {agent!r} runs in "
+                                     f"(their servers are sac-<name>)")
     if kind == "Agent":
         for key in spec.get("env") or {}:
             if key in READONLY_ENV:

@@ -178,3 +178,41 @@ def test_env_keys_yaml_would_read_as_booleans_or_null_are_names(tmp_path):
     assert spec.env == (("ON", "1"), ("NO", "x"), ("NULL", "y"), ("Off", "z"))
     (line,) = problems(agent_yaml(tmp_path, "  yes: 1\n"))
     assert line.endswith("spec.yes: unknown field 'yes'; allowed: claude, env, model, runtime, slurm, workdir"), line
+
+
+# ----------------------------------------------------------------------------- shared name spaces
+
+def test_an_agent_named_res_something_is_refused_with_the_reason(tmp_path):
+    (line,) = problems(agent_yaml(tmp_path, "", stem="res-x"))
+    assert line == (f"{tmp_path}/res-x.yaml:1: (document): an agent's name may not start with 'res-': agent "
+                    "'res-x' would have the SLURM job name sac-res-x, which is the job of reservation 'x' "
+                    "(sac agent status and stop would act on that reservation's job)"), line
+    for stem in ("resx", "re-x", "x-res-y", "results"):
+        assert load_specs([str(agent_yaml(tmp_path, "", stem=stem))])[0].name == stem
+
+
+def test_a_reservation_may_be_named_res_something(tmp_path):
+    path = tmp_path / "res-x.yaml"
+    path.write_text("apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec: {host: h}\n")
+    assert load_specs([str(path)])[0].name == "res-x"
+
+
+def test_a_tmux_server_named_like_an_agents_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "pool.yaml"
+    path.write_text("apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec:\n  host: h\n"
+                    "  tmux_server: sac-dev\n")
+    (line,) = problems(path)
+    assert line == (f"{path}:5: spec.tmux_server: may not start with 'sac-': tmux server 'sac-dev' is the one "
+                    "runtime-slurm agent 'dev' runs in (their servers are sac-<name>)"), line
+    for ok in ("sac", "sacdev", "my-sac-dev", "SAC-dev"):
+        path.write_text(path.read_text().rsplit("tmux_server:", 1)[0] + f"tmux_server: {ok}\n")
+        assert load_specs([str(path)])[0].tmux_server == ok
+
+
+def test_booking_with_such_a_tmux_server_is_refused_too():
+    from sacgen.errors import UsageError
+    from sacgen.ops import reservation_spec
+
+    with pytest.raises(UsageError) as e:
+        reservation_spec("pool", {"host": "h", "tmux_server": "sac-dev"})
+    assert e.value.message.startswith("--tmux-server: may not start with 'sac-'"), e.value.message
