@@ -152,7 +152,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         ls.add_argument("--json", action="store_true")
 
     rn = sub.add_parser("run", help="ship one script over ssh and run it", formatter_class=RF,
-                        epilog="example:\n  sac run build/head-spartan/status.sh --host spartan")
+                        epilog="examples:\n  sac run build/head-spartan/status.sh --host spartan\n"
+                               "  sac run build/dev-helper/logs.sh --host spartan -- 200   # ARGs after --")
     if wants("run"):
         rn.add_argument("script", metavar="SCRIPT")
         rn.add_argument("--host", required=True)
@@ -413,7 +414,9 @@ def cmd_run(args) -> int:
     from .remote import END
 
     status, out, err = ops.run_script(Path(args.script), args.host, tuple(args.args))
-    sys.stdout.write("".join(ln for ln in out.splitlines(keepends=True) if not ln.startswith(END)))
+    # The script's output, without the end marker and the newline put before it.
+    end = out.rfind("\n" + END)
+    sys.stdout.write(out[:end] if end >= 0 else out)
     sys.stderr.write(err)
     return status
 
@@ -562,7 +565,10 @@ def dispatch(args) -> int:
 
 
 def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
-    args = p.parse_args(argv)
+    return _run(p.parse_args(argv))
+
+
+def _run(args) -> int:
     from .errors import SacError
 
     try:
@@ -578,6 +584,15 @@ def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"] and "--" in argv:
+        # `sac run SCRIPT --host H -- ARG...`: everything after `--` is the
+        # script's, wherever the options were (argparse would have taken the
+        # positionals already, and refused the rest).
+        cut = argv.index("--")
+        p = parser(argv)
+        args = p.parse_args(argv[:cut])
+        args.args = [*args.args, *argv[cut + 1:]]
+        return _run(args)
     return _main(parser(argv), argv)
 
 

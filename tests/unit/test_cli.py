@@ -117,3 +117,23 @@ def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog,
     assert code == 2
     assert err.splitlines()[0].startswith(first), err
     assert err.splitlines()[1].startswith("usage: ")
+
+
+@pytest.mark.parametrize("argv, args", [
+    (["run", "s.sh", "--host", "h", "--", "a", "b c", "--host"], ("a", "b c", "--host")),
+    (["run", "--host", "h", "s.sh", "--", "a"], ("a",)),
+    (["run", "s.sh", "a", "b", "--host", "h"], ("a", "b")),
+    (["run", "s.sh", "--host", "h"], ()),
+])
+def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, args, monkeypatch):
+    from sacgen import ops
+    from sacgen.cli_sac import main
+
+    seen = []
+    monkeypatch.setattr(ops, "run_script", lambda path, host, a: seen.append((path.name, host, a)) or
+                        (0, "out\n\n@sac-end 0 0\n", ""))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    assert seen == [("s.sh", "h", args)]
+    assert out.getvalue() == "out\n"
