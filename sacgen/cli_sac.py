@@ -262,12 +262,19 @@ def cmd_agent_start(args) -> int:
 
     specs = ops.resolve_agents(args.targets, args.all)
     if args.dry_run:
+        from .remote import LOCAL_HOSTS
+
         by_host: dict = {}
         for name, host, step in ops.start_plan(specs, args.force):
-            by_host.setdefault(host, []).append(step)
-        for host, steps in by_host.items():
-            print(f"# sac would run this on {host} (one ssh connection, {len(steps)} agent(s)):")
-            sys.stdout.write(compose(steps))
+            by_host.setdefault(host, []).append((name, step))
+        if args.json:
+            _print_json([{"host": host, "agents": [n for n, _ in items],
+                          "program": compose([s for _, s in items])} for host, items in by_host.items()])
+            return 0
+        for host, items in by_host.items():
+            how = "this machine, no ssh" if host in LOCAL_HOSTS else "one ssh connection"
+            print(f"# sac would run this on {host} ({how}, {len(items)} agent(s)):")
+            sys.stdout.write(compose([s for _, s in items]))
         return 0
     # Named agents must start: one already queued or running (runtime slurm) is
     # refused, exit 1. One that only --all brought in is left as it is: --all
@@ -316,9 +323,9 @@ def cmd_agent_status(args) -> int:
         _print_json(_status_fields(o.result))
     else:
         print(_describe_status(o.result))
+    if not o.ok:
+        _err(f"{args.name}: could not ask: {o.error or o.result.get('error')}")
     if o.unreachable:
-        if not args.json:
-            _err(o.error)
         return 3
     return 0 if o.ok else 1
 
@@ -341,9 +348,9 @@ def cmd_list(args) -> int:
             rows.append([o.name, r.get("runtime") or "?", o.host, r.get("job_id") or "-", r.get("state"),
                          r.get("node") or "-", alive, r.get("reservation") or "-"])
         print(_table(rows))
-        for o in outcomes:
-            if o.result.get("state") == "UNKNOWN":
-                _err(f"{o.name}: could not ask: {o.result.get('error')}")
+    for o in outcomes:
+        if o.result.get("state") == "UNKNOWN":
+            _err(f"{o.name}: could not ask: {o.result.get('error')}")
     return ops.exit_status(outcomes)
 
 
@@ -377,7 +384,10 @@ def cmd_agent_stop(args) -> int:
     if args.all:
         names += [n for n in sorted(Registry().read()["agents"]) if n not in names]
         if not names:
-            print("no agents started from here; nothing to stop")
+            if args.json:
+                _print_json([])
+            else:
+                print("no agents started from here; nothing to stop")
             return 0
     if not names:
         raise _usage("name at least one agent, or use --all")
@@ -385,6 +395,9 @@ def cmd_agent_stop(args) -> int:
     if args.json:
         _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
                      for o in outcomes])
+        for o in outcomes:
+            if not o.ok:
+                _err(f"{o.name}: {o.error}")
         return ops.exit_status(outcomes)
     for o in outcomes:
         r = o.result
@@ -403,7 +416,7 @@ def cmd_agent_stop(args) -> int:
 def cmd_agent_migrate(args) -> int:
     from .migrate import migrate
 
-    print(migrate(args.file, args.reservation))
+    print(migrate(args.file, _name(args.reservation)))
     return 0
 
 
@@ -463,6 +476,7 @@ def cmd_res_book(args) -> int:
 
     from . import ops
 
+    _name(args.name)
     hold = None
     if args.hold_body:
         try:
@@ -496,7 +510,7 @@ def cmd_res_book(args) -> int:
 def cmd_res_get(args, refresh: bool = False) -> int:
     from . import ops
 
-    (o,) = ops.reservation_status([args.name], host=getattr(args, "host", None))
+    (o,) = ops.reservation_status([_name(args.name)], host=getattr(args, "host", None))
     r = o.result
     if args.json:
         _print_json(r)
@@ -504,8 +518,10 @@ def cmd_res_get(args, refresh: bool = False) -> int:
         old, new = r.get("previous_job_id"), r.get("job_id")
         moved = f"job {old} -> {new}" if old and old != new else f"job {new or '-'}"
         print(f"{args.name}: {moved} {r.get('state')}" + (f" on {r['node']}" if r.get("node") else ""))
-    else:
+    elif o.ok or r.get("state") == "UNKNOWN":
         print(_res_line(r))
+    if not o.ok:
+        _err(f"{args.name}: {o.error or r.get('error')}")
     if o.unreachable:
         return 3
     return 0 if o.ok else 1
@@ -524,13 +540,16 @@ def cmd_res_list(args) -> int:
     else:
         for o in outcomes:
             print(_res_line(o.result))
+    for o in outcomes:
+        if not o.ok:
+            _err(f"{o.name}: could not ask: {o.error or o.result.get('error')}")
     return ops.exit_status(outcomes)
 
 
 def cmd_res_release(args) -> int:
     from . import ops
 
-    o = ops.release(args.name)
+    o = ops.release(_name(args.name))
     if not o.ok:
         _err(f"{args.name}: {o.error}")
         return ops.exit_status([o])
@@ -538,6 +557,16 @@ def cmd_res_release(args) -> int:
     what = f"cancelled job(s) {', '.join(ids)}" if ids else "no job was queued or running"
     print(f"{args.name}: released ({what})")
     return 0
+
+
+def _name(name: str, what: str = "reservation") -> str:
+    """NAME of a command line, refused (exit 2) unless it is a name."""
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", name):
+        raise _usage(f"{name!r} is not a {what} name: lowercase letters, digits and -, starting with a letter, "
+                     "at most 48 characters")
+    return name
 
 
 def _usage(msg: str):

@@ -447,6 +447,11 @@ def reservation_status(names: list[str], host: str | None = None, save: bool = T
         old = (reg["reservations"].get(o.name) or {}).get("job_id")
         o.result["previous_job_id"] = old
         o.ok = o.result.get("state") != "UNKNOWN"
+        if o.ok and o.name not in reg["reservations"] and o.result.get("state") == "ABSENT":
+            # Adopting (refresh --host) what is not there: nothing to adopt.
+            o.ok = False
+            o.error = (f"no reservation '{o.name}' on {o.host}: no job sac-res-{o.name} is queued or running "
+                       "there; nothing was adopted")
     if save:
         ok = [o for o in outcomes if o.ok]
         if ok:

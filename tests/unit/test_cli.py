@@ -2,6 +2,7 @@
 as with the whole parser."""
 
 import contextlib
+import json
 import io
 import os
 
@@ -137,3 +138,78 @@ def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, arg
         assert main(argv) == 0
     assert seen == [("s.sh", "h", args)]
     assert out.getvalue() == "out\n"
+
+
+# ----------------------------------------------------------------------------- outcomes and messages
+
+def _sac(argv):
+    from sacgen.cli_sac import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _remote(monkeypatch, **result):
+    """Every step answers `result` (ok), or fails as ssh would with unreachable=True."""
+    from sacgen import ops
+
+    def fake(items):
+        if result.get("unreachable"):
+            return [ops.Outcome(n, h, False, {}, f"cannot reach host {h}: refused", unreachable=True)
+                    for n, h, _ in items]
+        return [ops.Outcome(n, h, True, dict(result)) for n, h, _ in items]
+    monkeypatch.setattr(ops, "run_grouped", fake)
+
+
+@pytest.mark.parametrize("argv", [["reservations", "get", "Bad_Name"], ["reservations", "refresh", "x_y", "--host", "h"],
+                                  ["reservations", "release", "x.y"], ["reservations", "book", "Bad", "--host", "h"],
+                                  ["agent", "migrate", "f.yaml", "--reservation", "Pool"]])
+def test_a_reservation_name_that_is_not_one_is_a_usage_error(argv, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _remote(monkeypatch, state="RUNNING")
+    code, _, err = _sac(argv)
+    assert code == 2 and "is not a reservation name" in err and len(err.splitlines()) == 1
+
+
+def test_refresh_adopts_only_a_reservation_that_is_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _remote(monkeypatch, state="ABSENT", job_id=None)
+    code, _, err = _sac(["reservations", "refresh", "nope", "--host", "h"])
+    assert code == 1 and "no reservation 'nope' on h" in err and "nothing was adopted" in err
+    assert not (tmp_path / "state.json").exists()
+    _remote(monkeypatch, state="RUNNING", job_id="7", node="n1")
+    code, out, _ = _sac(["reservations", "refresh", "pool", "--host", "h"])
+    assert code == 0 and "job 7 RUNNING on n1" in out
+    assert json.loads((tmp_path / "state.json").read_text())["reservations"]["pool"]["job_id"] == "7"
+
+
+@pytest.mark.parametrize("argv", [["reservations", "get", "pool"], ["reservations", "list"],
+                                  ["reservations", "get", "pool", "--json"], ["reservations", "list", "--json"],
+                                  ["agent", "status", "a"], ["agent", "status", "a", "--json"], ["list", "--json"],
+                                  ["agent", "stop", "a", "--json"]])
+def test_an_unreachable_host_is_exit_3_with_one_line_on_stderr_whatever_the_output(argv, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({
+        "agents": {"a": {"runtime": "slurm", "host": "h"}}, "reservations": {"pool": {"host": "h"}}}))
+    _remote(monkeypatch, unreachable=True)
+    code, _, err = _sac(argv)
+    assert code == 3 and "cannot reach host h" in err and len(err.splitlines()) == 1, err
+
+
+def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
+
+
+def test_dry_run_json_lists_each_hosts_program_and_says_when_no_ssh_is_used(tmp_path, monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.setenv("SAC_HOST", "localhost")
+    code, out, _ = _sac(["agent", "start", str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml"),
+                         "--dry-run", "--json"])
+    assert code == 0
+    (plan,) = json.loads(out)
+    assert plan["agents"] == ["head-spartan"] and plan["program"].startswith("{\n")
