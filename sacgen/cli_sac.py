@@ -559,12 +559,12 @@ def cmd_res_release(args) -> int:
     return 0
 
 
-def _name(name: str, what: str = "reservation") -> str:
-    """NAME of a command line, refused (exit 2) unless it is a name."""
+def _name(name: str) -> str:
+    """A reservation's NAME on the command line, refused (exit 2) unless it is one."""
     import re
 
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", name):
-        raise _usage(f"{name!r} is not a {what} name: lowercase letters, digits and -, starting with a letter, "
+        raise _usage(f"{name!r} is not a reservation name: lowercase letters, digits and -, starting with a letter, "
                      "at most 48 characters")
     return name
 
