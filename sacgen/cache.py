@@ -159,9 +159,10 @@ def spec(path, where: str, validate):
     these very bytes were validated before, else validate(raw) -- (spec or None,
     problems) -- whose valid spec is stored. None when the file cannot be read
     (the caller reads it again, and reports why)."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
+    from .spec import read_input
+
+    raw, _ = read_input(path, where)
+    if raw is None:
         return None
     folder = _cache_folder()
     if folder is None:

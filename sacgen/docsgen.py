@@ -230,7 +230,10 @@ def yaml_reference() -> str:
         "An integer field (`cpus_per_task`, `cpus`, `resubmit_before`) takes only plain decimal digits "
         "(`010`, `0x10`, `4.0` are refused, not read as 8, 16 and 4). An empty value, `~` or `null` is "
         "no text: write `\"\"` for an empty string.",
-        "- A directory argument means every `*.yaml` and `*.yml` below it, sorted.",
+        "- A directory argument means every `*.yaml` and `*.yml` below it, sorted; a directory with none "
+        "is an error (`DIR: no .yaml or .yml files`, exit status 2), and `sacgen build` then writes nothing.",
+        "- A file argument must be a regular file: a device (`/dev/zero`), a FIFO or a socket is refused "
+        "without being read, and no file is read past its size limit.",
         "- Every problem of every file is reported, one line each: `FILE:LINE: FIELD.PATH: what is "
         "wrong` (exit status 2).",
         "",

@@ -13,11 +13,14 @@ from collections import namedtuple
 
 
 class Problem(namedtuple("Problem", "file line field message")):
-    """One thing wrong with one input file: FILE:LINE: FIELD.PATH: message."""
+    """One thing wrong with one input file: FILE:LINE: FIELD.PATH: message; or,
+    line None, with a path given that is no file of YAML: PATH: message."""
 
     __slots__ = ()
 
     def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.file}: {self.message}"
         field = self.field or "(document)"
         return f"{self.file}:{self.line}: {field}: {self.message}"
 

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .spec import MAX_BYTES, read_input
 
-MAX_BYTES = 256 * 1024
 MAX_NODES = 20_000
 
 class _Loader(yaml.SafeLoader):
@@ -158,10 +158,9 @@ def _fmt(path: tuple) -> str:
 def load_yaml(path: str | Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
     """Load one YAML file. Returns (document, problems); document is None on failure."""
     where = display or str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        return None, [Problem(where, 1, "", f"cannot read file: {e.strerror or e}")]
+    raw, problems = read_input(path, where)
+    if raw is None:
+        return None, problems
     return load_yaml_bytes(raw, where)
 
 

@@ -11,6 +11,7 @@ from .errors import Problem, SpecError
 DEFAULT_COMMAND = "claude"
 DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")
+MAX_BYTES = 256 * 1024  # of one YAML file
 
 
 def _record(name: str, required: str, **defaults) -> type:
@@ -101,6 +102,50 @@ def reservation_from_data(name: str, source: str, data: dict) -> ReservationSpec
     )
 
 
+def read_input(path, where: str) -> tuple[bytes | None, list[Problem]]:
+    """The bytes of the YAML file at PATH (shown as WHERE), or its problem: not a
+    regular file (a device such as /dev/zero, a FIFO, a socket: they are refused
+    before they are opened, so nothing blocks), or larger than MAX_BYTES (read no
+    further than one byte past the limit, whatever the file says of its size)."""
+    import os
+    import stat
+
+    def problem(message: str) -> tuple[None, list[Problem]]:
+        return None, [Problem(where, 1, "", message)]
+
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return problem(f"cannot read file: {e.strerror or e}")
+    if not stat.S_ISREG(mode):
+        what = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode) else
+                "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        return problem(f"not a regular file ({what}); expected a YAML file")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced since the stat
+            return problem("not a regular file; expected a YAML file")
+        if st.st_size > MAX_BYTES:
+            return problem(f"file is {st.st_size} bytes; an agent YAML may be at most {MAX_BYTES}")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        return problem(f"cannot read file: {e.strerror or e}")
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        return problem(f"file is more than {MAX_BYTES} bytes; an agent YAML may be at most {MAX_BYTES}")
+    return b"".join(chunks), []
+
+
 def display_path(path: Path, cwd: Path | None = None) -> str:
     """The path as the user should read it: relative to the cwd (resolved, CWD
     if given) when below it."""
@@ -150,18 +195,26 @@ def _checked(doc, problems: list[Problem], stem: str, where: str) -> tuple[Spec 
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
-    """Files as given; directories searched (sorted) for *.yaml / *.yml."""
+    """Files as given; directories searched (sorted) for *.yaml / *.yml. A path
+    that does not exist and a directory without such files are errors (all of
+    them, at once)."""
     from pathlib import Path  # here: `sac` calls on known agents never need it
 
     out: list[Path] = []
+    problems: list[Problem] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            out.extend(sorted(f for f in path.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file()))
+            found = sorted(f for f in path.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
+            if not found:  # a folder given by mistake must not pass, or build an empty tree
+                problems.append(Problem(p, None, "", "no .yaml or .yml files"))
+            out.extend(found)
         elif path.exists():
             out.append(path)
         else:
-            raise SpecError([Problem(p, 1, "", "no such file or directory")])
+            problems.append(Problem(p, None, "", "no such file or directory"))
+    if problems:
+        raise SpecError(problems)
     return out
 
 

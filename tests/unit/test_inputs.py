@@ -3,9 +3,11 @@ not take the way the interface promises: bash's own variables in spec.env,
 values YAML 1.1 rewrites, names that collide on the cluster, files that are not
 files, folders without YAML, and build output folders."""
 
+import os
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +218,84 @@ def test_booking_with_such_a_tmux_server_is_refused_too():
     with pytest.raises(UsageError) as e:
         reservation_spec("pool", {"host": "h", "tmux_server": "sac-dev"})
     assert e.value.message.startswith("--tmux-server: may not start with 'sac-'"), e.value.message
+
+
+# ----------------------------------------------------------------------------- what is read
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_a_device_is_refused_at_once(device):
+    r = run_cli("sacgen", "validate", device, timeout=20)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"{device}:1: (document): not a regular file (a character device); expected a YAML file\n"
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    r = run_cli("sacgen", "validate", str(fifo), timeout=20)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"{fifo}:1: (document): not a regular file (a FIFO); expected a YAML file\n"
+    # A folder walk passes over it (it is no file of YAML) and takes the rest.
+    agent_yaml(tmp_path, "")
+    r = run_cli("sacgen", "validate", str(tmp_path), timeout=20)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+
+
+def test_a_huge_file_is_refused_without_reading_it(tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as f:
+        f.truncate(8 << 30)  # sparse: 8 GiB that no one could read into memory in time
+    r = run_cli("sacgen", "validate", str(big), timeout=20)
+    assert r.returncode == 2
+    assert r.stderr == f"{big}:1: (document): file is {8 << 30} bytes; an agent YAML may be at most 262144\n"
+
+
+def test_read_input_stops_one_byte_past_the_limit(tmp_path, monkeypatch):
+    """A file that says it is small but keeps growing (here: reads that never
+    end) is read no further than MAX_BYTES + 1."""
+    from sacgen import spec as spec_module
+
+    path = agent_yaml(tmp_path, "")
+    reads = []
+
+    def endless(fd, n):
+        reads.append(n)
+        return b"#" * min(n, 4096)
+
+    monkeypatch.setattr(os, "read", endless)
+    raw, errs = spec_module.read_input(path, "x.yaml")
+    assert raw is None and [str(p) for p in errs] == [
+        "x.yaml:1: (document): file is more than 262144 bytes; an agent YAML may be at most 262144"]
+    assert sum(min(n, 4096) for n in reads) == 262145
+
+
+def test_sac_refuses_a_fifo_too(tmp_path):
+    """sac reads a YAML through its cache of validated specs, with the same reader."""
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    r = run_cli("sac", "agent", "start", str(fifo), "--dry-run", env={"SAC_HOME": str(tmp_path / "home")},
+                timeout=20)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"{fifo}:1: (document): not a regular file (a FIFO); expected a YAML file\n"
+
+
+# ----------------------------------------------------------------------------- folders without YAML
+
+def test_a_folder_without_yaml_is_an_error(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("x")
+    r = run_cli("sacgen", "validate", str(empty), str(tmp_path / "nope"))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"{empty}: no .yaml or .yml files\n{tmp_path / 'nope'}: no such file or directory\n"
+
+
+def test_building_a_folder_without_yaml_leaves_out_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("sacgen", "build", "examples", "-o", str(out)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (tmp_path / "empty").mkdir()
+    r = run_cli("sacgen", "build", str(tmp_path / "empty"), "-o", str(out))
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"{tmp_path / 'empty'}: no .yaml or .yml files\n")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
