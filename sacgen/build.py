@@ -265,23 +265,50 @@ def _write_file(path: Path, data: bytes, mode: int) -> None:
 
 
 def check_tree(files: dict[str, tuple[str, int]], golden: Path) -> str:
-    """A unified diff between the rendered tree and GOLDEN ('' when identical)."""
+    """A unified diff between the rendered tree and GOLDEN ('' when identical).
+    Every file below GOLDEN counts, whatever it holds: one that is not UTF-8 text
+    (a stray .DS_Store) or cannot be read is drift like any other, named in one
+    line instead of diffed."""
     golden = Path(golden)
     if not golden.is_dir():
         raise UsageError(f"{golden}: no such directory to check against")
     on_disk = {p.relative_to(golden).as_posix() for p in golden.rglob("*") if p.is_file()}
     diff: list[str] = []
     for rel in sorted(set(files) | on_disk):
-        want = files[rel][0].splitlines(keepends=True) if rel in files else []
         path = golden / rel
-        have = path.read_text(encoding="utf-8").splitlines(keepends=True) if rel in on_disk else []
-        if want != have or (rel in files) != (rel in on_disk):
-            diff.extend(difflib.unified_diff(have, want, f"{golden.as_posix()}/{rel}", f"(built)/{rel}"))
-            if rel not in files or rel not in on_disk:
-                side = "only in the build" if rel in files else f"only in {golden.as_posix()}"
-                diff.append(f"{rel}: {side}\n")
-            if diff and not diff[-1].endswith("\n"):
-                diff[-1] += "\n"
-        elif rel in files and rel in on_disk and (path.stat().st_mode & 0o777) != files[rel][1]:
-            diff.append(f"mode of {golden.as_posix()}/{rel}: {path.stat().st_mode & 0o777:04o}, built {files[rel][1]:04o}\n")
+        shown = f"{golden.as_posix()}/{rel}"
+        want = files[rel][0] if rel in files else None
+        have: bytes | None = None
+        if rel in on_disk:
+            try:
+                have = path.read_bytes()
+            except OSError as e:
+                diff.append(f"{shown}: cannot read: {e.strerror or e}\n")
+                continue
+        if want is not None and have is not None and have == want.encode("utf-8"):
+            mode = path.stat().st_mode & 0o777
+            if mode != files[rel][1]:
+                diff.append(f"mode of {shown}: {mode:04o}, built {files[rel][1]:04o}\n")
+            continue
+        have_text = _text(have) if have is not None else ""
+        if have_text is None:
+            if want is not None:
+                diff.append(f"{shown}: not UTF-8 text, differs from the build\n")
+        else:
+            for line in difflib.unified_diff(have_text.splitlines(keepends=True),
+                                             (want or "").splitlines(keepends=True), shown, f"(built)/{rel}"):
+                diff.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        if want is None or have is None:
+            side = "only in the build" if have is None else f"only in {golden.as_posix()}"
+            diff.append(f"{rel}: {side}\n")
     return "".join(diff)
+
+
+def _text(data: bytes) -> str | None:
+    """DATA as text to diff, or None when it is not UTF-8 text (or holds NUL bytes)."""
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

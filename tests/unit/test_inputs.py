@@ -299,3 +299,29 @@ def test_building_a_folder_without_yaml_leaves_out_as_it_was(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (2, "", f"{tmp_path / 'empty'}: no .yaml or .yml files\n")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
+
+
+# ----------------------------------------------------------------------------- --check
+
+def test_check_reports_a_stray_binary_file_as_drift_without_a_traceback(tmp_path):
+    golden = tmp_path / "golden"
+    assert run_cli("sacgen", "build", "examples", "-o", str(golden)).returncode == 0
+    (golden / "stray.bin").write_bytes(b"\xff\xfe\x00")  # a .DS_Store, say
+    (golden / "dev-helper" / "start.sh").write_bytes(b"\xff\n")
+    r = run_cli("sacgen", "build", "examples", "--check", str(golden))
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == (f"{golden}/dev-helper/start.sh: not UTF-8 text, differs from the build\n"
+                        "stray.bin: only in golden\n".replace("golden\n", f"{golden}\n"))
+    assert r.stderr == f"sacgen: {golden} differs from the build (run `make golden` to regenerate)\n"
+
+
+def test_check_diffs_a_file_without_a_last_newline_line_by_line(tmp_path):
+    from sacgen.build import check_tree
+
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    (golden / "a").write_text("one\ntwo")
+    (golden / "manifest.json").write_text("m\n")
+    diff = check_tree({"a": ("one\ntwo\n", 0o644), "manifest.json": ("m\n", 0o644)}, golden)
+    assert diff.endswith("\n-two\n\\ No newline at end of file\n+two\n"), diff
