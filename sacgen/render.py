@@ -164,7 +164,11 @@ def render_session(spec: AgentSpec) -> str:
 
 
 def render_sbatch_wrapper(spec: AgentSpec) -> str:
-    return _render("agent-slurm/job.sbatch.jinja", spec=spec)
+    from .schema import slurm_time_seconds
+
+    # The walltime in seconds, when the spec sets it (else the partition's, unknown here).
+    walltime = slurm_time_seconds(spec.time_limit) if spec.time_limit is not None else None
+    return _render("agent-slurm/job.sbatch.jinja", spec=spec, walltime=walltime)
 
 
 def render_reservation_sbatch(spec: ReservationSpec) -> str:

@@ -358,6 +358,9 @@ log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
 printf '%s\n' "$job" >>"$dir/jobs"
 log "agent $name: job $job on $sac_host"
+# When the walltime kill is due (SLURM sends it at walltime or up to 30 s later,
+# never earlier): an agent that ends before then ended by itself.
+walltime_at=$((EPOCHSECONDS + 129600))
 
 # --- auto-resubmit -------------------------------------------------------------
 # SLURM sends USR1 to this batch shell (B:) $lead s before walltime. The
@@ -493,6 +496,21 @@ done
 
 agent_status=$(cat "$dir/last-exit" 2>/dev/null || echo 1)
 log "agent session ended (agent status $agent_status)"
+# The agent ended by itself, well before walltime, after the walltime signal
+# had already submitted a successor: that successor would start it again,
+# which no one asked for (a tenant that ends by itself is not relaunched
+# either). Cancel it, as stop would.
+if [[ -e $dir/last-exit ]] && ((EPOCHSECONDS < walltime_at - 120)) && [[ -s $dir/successor.$job ]]; then
+  successor=$(<"$dir/successor.$job")
+  : >"$dir/stopped"
+  scancel=""
+  sac_slurm_v scancel scancel || scancel=""
+  if [[ -n $scancel ]] && "$scancel" "$successor"; then
+    log "the agent ended by itself: successor $successor cancelled"
+  else
+    log "the agent ended by itself, but its successor $successor could not be cancelled"
+  fi
+fi
 rm -rf "$hold_dir"
 exit "$agent_status"
 SAC_EOF

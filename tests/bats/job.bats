@@ -391,3 +391,36 @@ ended ('kill -0 \"\$hold_pid\" || break')."
   assert_eq "$(calls sbatch)" 1
   stays_true 1 job_alive
 }
+
+@test "an agent that ends by itself after USR1 (long before walltime): its successor is cancelled, not started again" {
+  sac_build sf "$(agent_json sf)"
+  launch sf
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  kill "$(<"$STUB/agent-sf.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  grep -F "the agent ended by itself: successor 200 cancelled" "$JOB_OUT"
+  assert_eq "$(cat "$STUB/scancel.log")" 200
+  [ -e "$AGENT_DIR/stopped" ]
+}
+
+@test "an agent that ends by itself before any walltime signal: nothing to cancel" {
+  sac_build sg "$(agent_json sg)"
+  launch sg
+  kill "$(<"$STUB/agent-sg.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  assert_eq "$(calls scancel)" 0
+  [ ! -e "$AGENT_DIR/stopped" ]
+}
+
+@test "an agent killed at walltime (its job's time is up): the successor is kept" {
+  # A walltime of 1 minute: the job is within 120 s of it from the start.
+  sac_build sh "$(agent_json sh '.spec.slurm.time_limit = "1" | .spec.slurm.resubmit_before = 30')"
+  launch sh
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  kill "$(<"$STUB/agent-sh.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  assert_eq "$(calls scancel)" 0
+  [ ! -e "$AGENT_DIR/stopped" ]
+}

@@ -180,6 +180,24 @@ def test_resubmit_exactly_one_successor_and_status_follows(cluster, sac, stub):
     cluster.wait_job_gone(successor)
 
 
+def test_an_agent_that_quits_after_the_walltime_signal_ends_its_chain(cluster, sac, stub):
+    """The successor queued by USR1 is cancelled when the agent ends by itself
+    (a tenant that ends by itself is not relaunched either)."""
+    name = unique("qt")
+    assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0
+    first = wait_running(cluster, sac, name)["job_id"]
+    cluster.scancel(first, signal="USR1", batch=True)
+
+    def chain():
+        return cluster.run(["squeue", "-h", "-n", f"sac-{name}", "-o", "%i"]).stdout.split()
+    cluster.wait_for(lambda: len(chain()) == 2, 10, "a successor in the queue")
+    cluster.ssh_run(f"tmux -L sac-{name} send-keys -t '=sac-{name}:' quit Enter", check=True)
+    cluster.wait_for(lambda: chain() == [], 30, "the job and its successor gone")
+    st = sac.status(name)
+    assert (st["state"], st["session_alive"]) == ("ABSENT", False)
+    assert len(records(cluster, name)) == 1, "started once, never again"
+
+
 def _fake_slurm_bin(cluster, name: str, mode: str) -> str:
     """A directory with an sbatch that fails once (mode 'fail-once') or fails
     after submitting (mode 'lie-once'), and the real squeue: set by the hook as

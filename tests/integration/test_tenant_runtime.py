@@ -55,7 +55,7 @@ def alive_sessions(sac, pool):
 def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
     # A tmux server name of its own: two reservations of one user on one node
     # must not share one (see docs/design.md).
-    server = unique("sac")
+    server = unique("srv")
     pool, r = book(cluster, sac, "--tmux-server", server, "--persistent", "--resubmit-before", "60")
     assert "RUNNING" in r.stdout
     got = sac.json("reservations", "get", pool)
@@ -143,7 +143,7 @@ def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
 
 
 def test_attach_to_a_tenant_in_a_real_pty_from_a_terminal_the_cluster_does_not_know(cluster, sac, stub, tmp_path):
-    pool, _ = book(cluster, sac, "--tmux-server", unique("sac"))
+    pool, _ = book(cluster, sac, "--tmux-server", unique("srv"))
     name = unique("tat")
     tenant(cluster, sac, stub, name, pool)
     assert sac("agent", "start", name).returncode == 0
