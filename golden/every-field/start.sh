@@ -487,6 +487,10 @@ for ((i = 0; i < 300; i++)); do
 done
 [[ -e $hold_dir/opened ]] || sac_abort "the agent's session did not start within 60 s"
 log "agent $name started in tmux session $session (tmux -L $socket)"
+# SIGTERM (scancel, preemption, requeue, the walltime kill) ends the hold: the
+# agent did not end by itself then, whatever its session says.
+terminated=""
+trap 'terminated=1; kill "$hold_pid" 2>/dev/null' TERM
 
 # Hold with `& wait`, never a foreground command: bash runs a trap only when the
 # foreground command returns, so a foreground hold would defer the USR1 trap.
@@ -499,10 +503,10 @@ log "agent session ended (agent status $agent_status)"
 # The agent ended by itself, well before walltime, after the walltime signal
 # had already submitted a successor: that successor would start it again,
 # which no one asked for (a tenant that ends by itself is not relaunched
-# either). Cancel it, as stop would.
-if [[ -e $dir/last-exit ]] && ((EPOCHSECONDS < walltime_at - 120)) && [[ -s $dir/successor.$job ]]; then
+# either). Cancel it.
+if [[ -z $terminated && -e $dir/last-exit ]] && ((EPOCHSECONDS < walltime_at - 120)) &&
+  [[ -s $dir/successor.$job ]]; then
   successor=$(<"$dir/successor.$job")
-  : >"$dir/stopped"
   scancel=""
   sac_slurm_v scancel scancel || scancel=""
   if [[ -n $scancel ]] && "$scancel" "$successor"; then

@@ -401,7 +401,17 @@ ended ('kill -0 \"\$hold_pid\" || break')."
   wait_for 10 job_ended || { show_job_output; false; }
   grep -F "the agent ended by itself: successor 200 cancelled" "$JOB_OUT"
   assert_eq "$(cat "$STUB/scancel.log")" 200
-  [ -e "$AGENT_DIR/stopped" ]
+}
+
+@test "a job told to end (SIGTERM: scancel, preemption, requeue) keeps the successor the walltime signal queued" {
+  sac_build si "$(agent_json si)"
+  launch si
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  kill -TERM "$JOB_PID"
+  kill "$(<"$STUB/agent-si.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  assert_eq "$(calls scancel)" 0
 }
 
 @test "an agent that ends by itself before any walltime signal: nothing to cancel" {
@@ -410,7 +420,6 @@ ended ('kill -0 \"\$hold_pid\" || break')."
   kill "$(<"$STUB/agent-sg.pid")"
   wait_for 10 job_ended || { show_job_output; false; }
   assert_eq "$(calls scancel)" 0
-  [ ! -e "$AGENT_DIR/stopped" ]
 }
 
 @test "an agent killed at walltime (its job's time is up): the successor is kept" {
@@ -422,5 +431,4 @@ ended ('kill -0 \"\$hold_pid\" || break')."
   kill "$(<"$STUB/agent-sh.pid")"
   wait_for 10 job_ended || { show_job_output; false; }
   assert_eq "$(calls scancel)" 0
-  [ ! -e "$AGENT_DIR/stopped" ]
 }
