@@ -281,9 +281,12 @@ class Bench:
         self.wrapper.write_text(f"#!/bin/bash\necho \"$*\" >> {shlex.quote(str(self.ssh_log))}\n"
                                 f"exec {self.ssh_loop} \"$@\"\n")
         self.wrapper.chmod(0o755)
-        self.xdg = {"loopback": self.work / "xdg-loopback", "rtt50": self.work / "xdg-rtt50"}
+        # Short: sac keeps its connection sockets only in a folder whose path fits one.
+        self.xdg = {"loopback": self.work / "xl", "rtt50": self.work / "xr"}
         for d in self.xdg.values():
             d.mkdir(mode=0o700)
+            if len(os.fsencode(d / f"sac-ssh-{os.getuid()}")) > 45:  # sacgen.remote.CONTROL_FOLDER_MAX
+                raise BenchError(f"{d}: too long a path for sac's connection sockets (TMPDIR?)")
         self.ctl_dirs = [(self.ssh_loop, self.xdg["loopback"]), (self.ssh_delay, self.xdg["rtt50"])]
         self.lat_home = self.work / "home-latency"
         self.scale_home = self.work / "home-scale"
