@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import tempfile
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .errors import OperationFailed, SpecError, UsageError
+from .errors import OperationFailed, SpecError, Terminated, UsageError
 from .render import render
 from .spec import Spec, expand_paths, read_spec, select
 
@@ -128,9 +129,15 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
         _warm()  # what every shard needs, loaded once before the fork
     try:
         for k in range(1, jobs):
-            pid = os.fork()
+            with _signals_held():  # a child is in `children` before a signal can end the build
+                pid = os.fork()
+                if pid:
+                    children[pid] = k
             if pid == 0:  # pragma: no cover (child)
                 status = 70
+                for sig in _STOPPING:  # die at once: the parent removes what we wrote
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
                 try:
                     with open(stage / f"shard-{k}", "wb") as f:
                         pickle.dump(_shard(files, shards[k], stage, cwd), f)
@@ -141,7 +148,6 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
                     traceback.print_exc()
                 finally:
                     os._exit(status)
-            children[pid] = k
         parts = {0: _shard(files, shards[0], stage, cwd)}
         for pid in list(children):  # only our own children: never another's
             _, status = os.waitpid(pid, 0)
@@ -218,40 +224,118 @@ def write_tree(files: dict[str, tuple[str, int]], out: Path) -> None:
 def _staging(out: Path):
     """A temporary folder beside OUT to write the whole tree into; when the block
     ends without error it is swapped in for OUT, otherwise removed: a failed or
-    interrupted build leaves OUT as it was. OUT must be absent, empty, or an
-    earlier build (has manifest.json): sacgen never replaces a folder it did not
-    make. Like any compiler's output the tree is not synced to disk (sync(2)
-    would also wait for every other program's writes): it is derived from the
-    YAMLs, and a build after a power loss makes it again."""
+    interrupted build (Ctrl-C, SIGTERM, SIGHUP) leaves OUT as it was. OUT must be
+    absent, empty, or an earlier build (has manifest.json): sacgen never replaces
+    a folder it did not make. A symlink OUT stays one: the build goes to where it
+    points. The temporary folders are .OUT.tmp-<pid>-* and .OUT.old-<pid>; those a
+    build killed outright (SIGKILL, a crash) left behind, whose process is gone,
+    are removed by the next build into OUT. Like any compiler's output the tree is
+    not synced to disk (sync(2) would also wait for every other program's writes):
+    it is derived from the YAMLs, and a build after a power loss makes it again."""
     out = Path(out)
-    if out.exists():
-        if not out.is_dir():
+    real = Path(os.path.realpath(out))
+    if real.exists():
+        if not real.is_dir():
             raise UsageError(f"{out}: exists and is not a directory")
-        if any(out.iterdir()) and not (out / MANIFEST).is_file():
+        if any(real.iterdir()) and not (real / MANIFEST).is_file():
             raise UsageError(f"{out}: not empty and not an earlier sacgen build (no {MANIFEST}); "
                              "refusing to replace it")
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    except OSError as e:
-        raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
-    try:
+    parent = real.parent
+    with _signals_end_the_build():
+        tmp = old = None
         try:
+            parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale(parent, real.name)
+            with _signals_held():  # tmp is known to the finally below before any signal ends the build
+                tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.tmp-{os.getpid()}-", dir=parent))
             yield tmp
             os.chmod(tmp, 0o755)
-            old = None
-            if out.exists():
-                old = parent / f".{out.name}.old-{os.getpid()}"
-                os.rename(out, old)
-            os.rename(tmp, out)
+            with _signals_held():  # the swap is not cut in two
+                if real.exists():
+                    old = parent / f".{real.name}.old-{os.getpid()}"
+                    os.rename(real, old)
+                try:
+                    os.rename(tmp, real)
+                except OSError:
+                    if old is not None:
+                        os.rename(old, real)
+                        old = None
+                    raise
+                tmp = None
         except OSError as e:
             raise OperationFailed(f"{out}: cannot write: {e.strerror or e}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        finally:
+            with _signals_held():  # a second signal does not cut the cleanup short
+                if tmp is not None:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+
+
+_STOPPING = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_end_the_build():
+    """SIGTERM and SIGHUP raise Terminated (as SIGINT raises KeyboardInterrupt),
+    so that the build's temporary folder is removed on the way out. Later ones
+    are ignored until then. Only in the main thread, where Python runs handlers."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        for sig in _STOPPING:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    before = {sig: signal.signal(sig, handler) for sig in _STOPPING}
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _signals_held():
+    """SIGINT, SIGTERM and SIGHUP wait (blocked) until the block ends."""
+    held = {signal.SIGINT, *_STOPPING}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove .NAME.tmp-<pid>-* and .NAME.old-<pid> in PARENT whose process is gone."""
+    stale = re.compile(rf"\.{re.escape(name)}\.(?:tmp-([0-9]+)-.+|old-([0-9]+))")
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        m = stale.fullmatch(entry.name)
+        if m and entry.is_dir(follow_symlinks=False) and not _alive(int(m.group(1) or m.group(2))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Is PID a live process other than this one? (Unknown counts as alive.)"""
+    if pid == os.getpid():
+        return False  # a folder of an earlier process that had this pid
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True
 
 
 def _write_file(path: Path, data: bytes, mode: int) -> None:

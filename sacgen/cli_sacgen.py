@@ -107,10 +107,14 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .errors import Terminated
+
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         return 130
+    except Terminated as e:  # a build cleaned up after SIGTERM or SIGHUP
+        return 128 + e.signum
     except BrokenPipeError:
         return 1
 

@@ -66,3 +66,12 @@ class OperationFailed(SacError):
 
 class HostUnreachable(SacError):
     status = 3
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived (sacgen.build raises it so that cleanup runs);
+    like KeyboardInterrupt, not an Exception."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

@@ -6,7 +6,10 @@ files, folders without YAML, and build output folders."""
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -325,3 +328,68 @@ def test_check_diffs_a_file_without_a_last_newline_line_by_line(tmp_path):
     (golden / "manifest.json").write_text("m\n")
     diff = check_tree({"a": ("one\ntwo\n", 0o644), "manifest.json": ("m\n", 0o644)}, golden)
     assert diff.endswith("\n-two\n\\ No newline at end of file\n+two\n"), diff
+
+
+# ----------------------------------------------------------------------------- the output folder
+
+def many_specs(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"a{i}.yaml").write_text(HEAD + "spec:\n  runtime: slurm\n  model: opus\n")
+    return folder
+
+
+def beside(out: Path) -> list[str]:
+    """The build's own folders next to OUT."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+@pytest.mark.parametrize("sig,jobs", [(signal.SIGTERM, 1), (signal.SIGTERM, 4), (signal.SIGHUP, 4)])
+def test_a_build_ended_by_sigterm_or_sighup_removes_its_temporary_folder(sig, jobs, tmp_path):
+    specs = many_specs(tmp_path / "specs", 3000)
+    out = tmp_path / "out"
+    assert run_cli("sacgen", "build", "examples", "-o", str(out)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    p = subprocess.Popen([sys.executable, "-c", "from sacgen.cli_sacgen import console; console()", "build",
+                          str(specs), "-o", str(out), "-j", str(jobs)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not beside(out) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    p.send_signal(sig)
+    stdout, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stdout, stderr) == (128 + sig, "", "")
+    assert beside(out) == []
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_build_removes_what_killed_builds_left_and_only_that(tmp_path):
+    out = tmp_path / "out"
+    dead, live = dead_pid(), os.getpid()  # this test's process outlives the build
+    for name in (f".out.tmp-{dead}-abc", f".out.old-{dead}", f".out.tmp-{live}-def", f".out.old-{live}",
+                 f".other.tmp-{dead}-ghi", f".out.tmp-{dead}"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "sub" / "big").write_bytes(b"x" * 1000)
+    assert run_cli("sacgen", "build", "examples", "-o", str(out)).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["out", f".out.tmp-{live}-def", f".out.old-{live}", f".other.tmp-{dead}-ghi", f".out.tmp-{dead}"])
+
+
+def test_a_build_into_a_symlink_writes_where_it_points_and_keeps_the_link(tmp_path):
+    (tmp_path / "links").mkdir()
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "links" / "out"
+    link.symlink_to("../real/out")
+    for _ in range(2):  # the first build makes real/out, the second replaces it
+        r = run_cli("sacgen", "build", "examples", "-o", str(link))
+        assert (r.returncode, r.stderr) == (0, "")
+        assert link.is_symlink() and os.readlink(link) == "../real/out"
+        assert (tmp_path / "real" / "out" / "manifest.json").is_file()
+        assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out"]
+        assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["out"]
