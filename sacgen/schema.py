@@ -270,18 +270,27 @@ def _schema_problems(doc: Document, kind: str) -> list[Problem]:
     fast = fast_check(kind)
     if fast is not None and plain(doc.data) and fast(doc.data):
         return []  # valid; jsonschema would say the same (see sacgen.schemacheck)
-    problems: list[Problem] = []
+    found: list[tuple[tuple, str, str]] = []  # (path, message, keyword)
     for err in _validator(kind).iter_errors(doc.data):
         if err.validator == "propertyNames":
             # Point at the offending key itself, with the key's own message.
             key = err.instance
             path = tuple(err.absolute_path) + (key,)
             sub = err.schema.get("propertyNames", {}) if isinstance(err.schema, dict) else {}
-            msg = f"{sub.get('x-error', 'invalid name')} (got {_short(key)})"
-            problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+            found.append((path, f"{sub.get('x-error', 'invalid name')} (got {_short(key)})", "propertyNames"))
             continue
-        for path, msg in _message(err):
-            problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+        found.extend((path, msg, err.validator) for path, msg in _message(err))
+    # One line per problem: jsonschema reports `required` once per missing field,
+    # each error naming them all; and "" fails a field's pattern only for being
+    # empty, which "must not be empty" already says.
+    empty = {path for path, _, keyword in found if keyword == "minLength"}
+    problems: list[Problem] = []
+    seen: set = set()
+    for path, msg, keyword in found:
+        if (path, msg) in seen or (path in empty and keyword == "pattern"):
+            continue
+        seen.add((path, msg))
+        problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
     return problems
 
 

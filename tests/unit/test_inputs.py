@@ -393,3 +393,29 @@ def test_a_build_into_a_symlink_writes_where_it_points_and_keeps_the_link(tmp_pa
         assert (tmp_path / "real" / "out" / "manifest.json").is_file()
         assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out"]
         assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["out"]
+
+
+# ----------------------------------------------------------------------------- one line per problem
+
+def test_an_empty_spec_gives_one_line_per_missing_field(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(HEAD + "spec: {}\n")
+    r = run_cli("sacgen", "validate", str(path))
+    assert r.returncode == 2
+    assert r.stderr == (f"{path}:3: spec.runtime: required field is missing\n"
+                        f"{path}:3: spec.model: required field is missing\n")
+
+
+def test_an_empty_string_is_one_problem_not_two(tmp_path):
+    path = agent_yaml(tmp_path, '  workdir: ""\n  claude: {command: ""}\n  slurm: {host: "", partition: "",'
+                                ' account: "", qos: "", hooks: {pre_agent: ""}}\n')
+    path.write_text(path.read_text().replace("model: opus", 'model: ""'))
+    got = problems(path)
+    fields = [line.split(": ")[1] for line in got]
+    assert sorted(fields) == sorted(["spec.model", "spec.workdir", "spec.claude.command", "spec.slurm.host",
+                                     "spec.slurm.partition", "spec.slurm.account", "spec.slurm.qos",
+                                     "spec.slurm.hooks.pre_agent"]), got
+    assert all(line.endswith(": must not be empty") for line in got), got
+    res = tmp_path / "pool.yaml"
+    res.write_text('apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec: {host: h, tmux_server: ""}\n')
+    assert problems(res) == [f"{res}:3: spec.tmux_server: must not be empty"]
