@@ -190,7 +190,10 @@ def yaml_reference() -> str:
     forbidden = ", ".join(_code(k) for k in TENANT_FORBIDDEN)
     out += [
         "## Checks beyond the schema", "",
-        "These are checked by sacgen after the schema (sacgen/schema.py), on schema-valid documents:", "",
+        "sacgen checks these beside the schema (sacgen/schema.py), in the same run: a file gets its "
+        "schema problems and these together. A check on a field's value skips a field the schema "
+        "refused (the walltime checks need a valid time, lead and `auto_resubmit`); a check on names, "
+        "or on which fields are there, runs whatever the values.", "",
         "- `metadata.name`, when given, must equal the file's stem.",
         "- The file's stem is the name: lowercase letters, digits and `-`, starting with a letter, "
         "at most 48 characters.",
@@ -234,8 +237,13 @@ def yaml_reference() -> str:
         "is an error (`DIR: no .yaml or .yml files`, exit status 2), and `sacgen build` then writes nothing.",
         "- A file argument must be a regular file: a device (`/dev/zero`), a FIFO or a socket is refused "
         "without being read, and no file is read past its size limit.",
-        "- Every problem of every file is reported, one line each: `FILE:LINE: FIELD.PATH: what is "
-        "wrong` (exit status 2).",
+        "- Every file is read and checked, and its problems reported, one line each: `FILE:LINE: "
+        "FIELD.PATH: what is wrong` (exit status 2). For a document, that is every schema problem and "
+        "every check beyond the schema, at once. Two kinds of problem come alone, as nothing after them "
+        "can be read: a file that is not one readable YAML document (not a regular file, too large, "
+        "binary, not UTF-8, malformed YAML, duplicate keys, an alias bomb) gets only those lines (every "
+        "duplicate key, for instance); a document that is not a mapping, or whose `kind` is missing or "
+        "unknown, gets only that line.",
         "",
     ]
     return "\n".join(out)

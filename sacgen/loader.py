@@ -231,9 +231,9 @@ def keep_text(loader, node: yaml.Node, data: Any) -> None:
     is not 8). null (`~`, `null`, nothing) stays null: it is no text. Keys of the
     document's mappings are text too (`ON: 1` in env is the variable ON, not true).
     LOADER: the one that constructed DATA from NODE."""
-    from .schema import KINDS, text_shape  # local: avoid an import cycle at module load
+    from .schema import text_shape  # local: avoid an import cycle at module load
 
-    if isinstance(data, dict) and isinstance(node, yaml.MappingNode) and data.get("kind") in KINDS:
+    if isinstance(data, dict) and isinstance(node, yaml.MappingNode) and data.get("kind") in ("Agent", "Reservation"):
         _keep_text(loader, node, data, text_shape(data["kind"]))
 
 

@@ -314,16 +314,25 @@ def slurm_time_seconds(value: Any) -> int:
     return (parts[0] * 60 + parts[1]) * 60 + parts[2]
 
 
-def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
-    """Checks the schema cannot express. Runs only on schema-valid data."""
+def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -> list[Problem]:
+    """Checks the schema cannot express. They run also when the schema found
+    problems (REFUSED: the fields it named), each as far as it is safe: a check
+    on a field's value skips a field the schema refused (or a value it needs
+    that the schema refused: the walltime check needs a valid time_limit); a
+    check on names or on which fields are there needs only the mapping."""
     out: list[Problem] = []
 
     def add(path: tuple, msg: str) -> None:
-        out.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
+        out.append(Problem(doc.path, doc.line_of(path), format_path(path) or "(document)", msg))
+
+    def accepted(*paths: tuple) -> bool:
+        """Did the schema take these fields (and the mappings they are in)?"""
+        return not any(format_path(path[:i]) in refused for path in paths for i in range(1, len(path) + 1))
 
     data = doc.data
-    meta_name = (data.get("metadata") or {}).get("name")
-    if meta_name is not None and meta_name != stem:
+    meta = data.get("metadata")
+    meta_name = meta.get("name") if isinstance(meta, dict) else None
+    if isinstance(meta_name, str) and accepted(("metadata", "name")) and meta_name != stem:
         add(("metadata", "name"), f"must equal the file's stem {stem!r} (got {meta_name!r})")
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", stem):
         add((), f"the file's stem {stem!r} is the {kind.lower()}'s name and must be lowercase letters, digits "
@@ -333,49 +342,58 @@ def _semantic_problems(doc: Document, kind: str, stem: str) -> list[Problem]:
         add((), f"an agent's name may not start with 'res-': agent {stem!r} would have "
                 f"the SLURM job name sac-{stem}, which is the job of reservation {pool!r} (sac agent "
                 f"status and stop would act on that reservation's job)")
-    spec = data["spec"]
-    if kind == "Reservation" and str(spec.get("tmux_server", "")).startswith(AGENT_TMUX_PREFIX):
-        agent = spec["tmux_server"][len(AGENT_TMUX_PREFIX):]
-        add(("spec", "tmux_server"), f"may not start with 'sac-': tmux server "
-                                     f"{spec['tmux_server']!r} is the one runtime-slurm agent {agent!r} runs in "
-                                     f"(their servers are sac-<name>)")
-    if kind == "Agent":
-        for key in spec.get("env") or {}:
-            if key in READONLY_ENV:
-                add(("spec", "env", key), "is a read-only variable in bash; the agent's environment "
-                                          "cannot set it")
-            elif key in BASH_OWN_ENV:
-                add(("spec", "env", key), "is one of bash's own variables (bash sets or drops it "
-                                          "itself); the value would not reach the agent as written")
-        slurm = spec.get("slurm") or {}
-        if spec["runtime"] == "slurm-tenant":
-            if "reservation" not in slurm:
-                add(("spec", "slurm") if "slurm" in spec else ("spec",),
-                    "runtime: slurm-tenant requires spec.slurm.reservation")
-            for key in TENANT_FORBIDDEN:
-                if key in slurm:
-                    what = "its host is the reservation's" if key == "host" else "the reservation owns the job's resources"
-                    add(("spec", "slurm", key), f"not allowed for runtime: slurm-tenant ({what}); "
-                                                f"set it when booking the reservation")
-        else:
-            if "reservation" in slurm:
-                add(("spec", "slurm", "reservation"), "only for runtime: slurm-tenant "
-                                                      "(runtime: slurm submits its own job)")
-            lead = slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
-            if slurm.get("auto_resubmit", True) and "time_limit" in slurm:
-                wall = slurm_time_seconds(slurm["time_limit"])
-                if lead >= wall:
-                    where = ("spec", "slurm", "resubmit_before" if "resubmit_before" in slurm else "time_limit")
-                    add(where, f"resubmit lead {lead} s must be shorter than time_limit "
-                               f"{slurm['time_limit']!r} ({wall} s); lower resubmit_before or "
-                               f"set auto_resubmit: false")
-    else:
-        lead = spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
-        if spec.get("persistent") and "time" in spec:
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return out
+    if kind == "Reservation":
+        server = spec.get("tmux_server")
+        if isinstance(server, str) and accepted(("spec", "tmux_server")) and server.startswith(AGENT_TMUX_PREFIX):
+            agent = server[len(AGENT_TMUX_PREFIX):]
+            add(("spec", "tmux_server"), f"may not start with 'sac-': tmux server "
+                                         f"{server!r} is the one runtime-slurm agent {agent!r} runs in "
+                                         f"(their servers are sac-<name>)")
+        if spec.get("persistent") is True and "time" in spec and accepted(("spec", "time"),
+                                                                          ("spec", "resubmit_before")):
+            lead = spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
             wall = slurm_time_seconds(spec["time"])
             if lead >= wall:
                 add(("spec", "resubmit_before" if "resubmit_before" in spec else "time"),
                     f"resubmit lead {lead} s must be shorter than time {spec['time']!r} ({wall} s)")
+        return out
+    env = spec.get("env")
+    for key in env if isinstance(env, dict) else ():
+        if key in READONLY_ENV:
+            add(("spec", "env", key), "is a read-only variable in bash; the agent's environment "
+                                      "cannot set it")
+        elif key in BASH_OWN_ENV:
+            add(("spec", "env", key), "is one of bash's own variables (bash sets or drops it "
+                                      "itself); the value would not reach the agent as written")
+    slurm = spec.get("slurm", {})
+    runtime = spec.get("runtime")
+    if not isinstance(slurm, dict) or runtime not in ("slurm", "slurm-tenant"):
+        return out
+    if runtime == "slurm-tenant":
+        if "reservation" not in slurm:
+            add(("spec", "slurm") if "slurm" in spec else ("spec",),
+                "runtime: slurm-tenant requires spec.slurm.reservation")
+        for key in TENANT_FORBIDDEN:
+            if key in slurm:
+                what = "its host is the reservation's" if key == "host" else "the reservation owns the job's resources"
+                add(("spec", "slurm", key), f"not allowed for runtime: slurm-tenant ({what}); "
+                                            f"set it when booking the reservation")
+        return out
+    if "reservation" in slurm:
+        add(("spec", "slurm", "reservation"), "only for runtime: slurm-tenant "
+                                              "(runtime: slurm submits its own job)")
+    if "time_limit" in slurm and accepted(*(("spec", "slurm", k) for k in ("time_limit", "resubmit_before",
+                                                                            "auto_resubmit"))):
+        lead = slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE)
+        wall = slurm_time_seconds(slurm["time_limit"])
+        if slurm.get("auto_resubmit", True) and lead >= wall:
+            where = ("spec", "slurm", "resubmit_before" if "resubmit_before" in slurm else "time_limit")
+            add(where, f"resubmit lead {lead} s must be shorter than time_limit "
+                       f"{slurm['time_limit']!r} ({wall} s); lower resubmit_before or "
+                       f"set auto_resubmit: false")
     return out
 
 
@@ -386,7 +404,7 @@ def check_document(doc: Document, stem: str) -> tuple[str | None, list[Problem]]
         return None, [Problem(doc.path, doc.line_of(()), "(document)",
                               f"must be a mapping with apiVersion, kind and spec (got {_describe_type(data)})")]
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         if "kind" not in data:
             return None, [Problem(doc.path, doc.line_of(()), "kind", "required field is missing (Agent or Reservation)")]
         hint = difflib.get_close_matches(str(kind), list(KINDS), n=1, cutoff=0.5)
@@ -394,7 +412,6 @@ def check_document(doc: Document, stem: str) -> tuple[str | None, list[Problem]]
         return None, [Problem(doc.path, doc.line_of(("kind",)), "kind",
                               f"must be Agent or Reservation (got {_short(kind)}){extra}")]
     problems = _schema_problems(doc, kind)
-    if not problems:
-        problems = _semantic_problems(doc, kind, stem)
+    problems += _semantic_problems(doc, kind, stem, {p.field for p in problems})
     problems.sort(key=lambda p: p.line)
     return kind, problems

@@ -419,3 +419,83 @@ def test_an_empty_string_is_one_problem_not_two(tmp_path):
     res = tmp_path / "pool.yaml"
     res.write_text('apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec: {host: h, tmux_server: ""}\n')
     assert problems(res) == [f"{res}:3: spec.tmux_server: must not be empty"]
+
+
+# ----------------------------------------------------------------------------- every problem at once
+
+def test_schema_problems_and_the_checks_beyond_come_together(tmp_path):
+    path = tmp_path / "res-pool.yaml"
+    path.write_text(HEAD + "spec:\n  runtime: slurm\n  model: opus\n  bogus: 1\n  env: {GROUPS: x}\n"
+                           "  slurm:\n    cpus_per_task: 0\n    time_limit: \"30\"\n    reservation: x\n")
+    r = run_cli("sacgen", "validate", str(path), "examples/every-field/every-field.yaml")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"{path}:1: (document): an agent's name may not start with 'res-': agent 'res-pool' would have the "
+        "SLURM job name sac-res-pool, which is the job of reservation 'pool' (sac agent status and stop would "
+        "act on that reservation's job)",
+        f"{path}:6: spec.bogus: unknown field 'bogus'; allowed: claude, env, model, runtime, slurm, workdir",
+        f"{path}:7: spec.env.GROUPS: is one of bash's own variables (bash sets or drops it itself); the value "
+        "would not reach the agent as written",
+        f"{path}:9: spec.slurm.cpus_per_task: must be at least 1 (got 0)",
+        f"{path}:10: spec.slurm.time_limit: resubmit lead 3600 s must be shorter than time_limit '30' (1800 s); "
+        "lower resubmit_before or set auto_resubmit: false",
+        f"{path}:11: spec.slurm.reservation: only for runtime: slurm-tenant (runtime: slurm submits its own job)",
+    ]
+
+
+def test_a_check_on_a_value_skips_a_value_the_schema_refused(tmp_path):
+    path = agent_yaml(tmp_path, "  slurm:\n    time_limit: \"2 hours\"\n    resubmit_before: 10\n")
+    assert [line.split(": ")[1] for line in problems(path)] == ["spec.slurm.time_limit",
+                                                               "spec.slurm.resubmit_before"]
+    res = tmp_path / "pool.yaml"
+    res.write_text("apiVersion: scitex-agent-container/v3\nkind: Reservation\n"
+                   "metadata: {name: Other}\nspec: {host: h, tmux_server: sac-dev x, persistent: yes, "
+                   "time: 2 hours}\n")
+    got = problems(res)
+    assert [line.split(": ")[1] for line in got] == ["metadata.name", "spec.time", "spec.tmux_server"], got
+    assert "lowercase" in got[0] and "SLURM time" in got[1] and "tmux socket name" in got[2], got
+
+
+@pytest.mark.parametrize("kind", ["Agent", "Reservation"])
+def test_the_checks_beyond_the_schema_never_fail_on_a_wrong_value(kind):
+    """Any field of a full document, given a value of any wrong kind: problems,
+    never an exception."""
+    import copy
+
+    import yaml
+
+    from sacgen.loader import Document
+    from sacgen.schema import check_document
+
+    source = {"Agent": "examples/every-field/every-field.yaml", "Reservation": "examples/lab-pool/lab-pool.yaml"}
+    base = yaml.safe_load((Path(__file__).parents[2] / source[kind]).read_text())
+    base["spec"]["runtime" if kind == "Agent" else "host"] = base["spec"].get("runtime", "h")
+
+    def paths(node, prefix=()):
+        yield prefix
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from paths(v, prefix + (k,))
+
+    odd = [None, [], {}, "", "x", "sac-x", "slurm-tenant", 0, -1, 10 ** 9, 1.5, True, False, [1], {"a": 1}]
+    for tenant in (False, True):
+        start = copy.deepcopy(base)
+        if tenant and kind == "Agent":
+            start["spec"]["runtime"] = "slurm-tenant"
+        for path in list(paths(start))[1:]:
+            for value in odd:
+                data = copy.deepcopy(start)
+                node = data
+                for k in path[:-1]:
+                    node = node[k]
+                node[path[-1]] = value
+                _, found = check_document(Document("f.yaml", data, {}), "some-name")
+                assert all(p.file == "f.yaml" for p in found), (path, value)
+
+
+def test_a_kind_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "k.yaml"
+    path.write_text("apiVersion: scitex-agent-container/v3\nkind: [Agent]\nspec: {}\n")
+    r = run_cli("sacgen", "validate", str(path))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f'{path}:2: kind: must be Agent or Reservation (got ["Agent"]); did you mean \'Agent\'?\n'
