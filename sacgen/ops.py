@@ -108,6 +108,10 @@ def spec_from_record(name: str, rec: dict) -> AgentSpec:
 
 def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
     """A started agent from the registry, else its YAML by discovery."""
+    if name.startswith("res-"):
+        # Its job name would be sac-res-<rest>: reservation <rest>'s.
+        raise UsageError(f"agent names may not start with 'res-': {name!r} would act on the job of reservation "
+                         f"{name[4:]!r}")
     rec = reg["agents"].get(name)
     if rec:
         return spec_from_record(name, rec), rec["host"]
@@ -382,7 +386,7 @@ def reservation_spec(name: str, fields: dict) -> ReservationSpec:
             "spec": {k: v for k, v in fields.items() if v is not None}}
     for key in ("cpus", "resubmit_before"):
         value = data["spec"].get(key)
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and (value == "0" or value[:1] in "123456789" and value.isdigit()):
             data["spec"][key] = int(value)
     doc = Document("(command line)", data, {})
     _, problems = check_document(doc, name)

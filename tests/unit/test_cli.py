@@ -213,3 +213,20 @@ def test_dry_run_json_lists_each_hosts_program_and_says_when_no_ssh_is_used(tmp_
     assert code == 0
     (plan,) = json.loads(out)
     assert plan["agents"] == ["head-spartan"] and plan["program"].startswith("{\n")
+
+
+def test_an_agent_name_that_is_a_reservations_job_name_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"agents": {"res-x": {"runtime": "slurm", "host": "h"}}}))
+    _remote(monkeypatch, state="RUNNING")
+    for argv in (["agent", "status", "res-x"], ["agent", "stop", "res-x"], ["agent", "logs", "res-x"]):
+        code, _, err = _sac(argv)
+        assert code == 2 and "may not start with 'res-'" in err, (argv, err)
+
+
+@pytest.mark.parametrize("cpus", ["010", "0x10", "4.0", "1_0"])
+def test_book_takes_a_count_only_in_plain_decimal_digits(cpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _remote(monkeypatch, state="RUNNING")
+    code, _, err = _sac(["reservations", "book", "p", "--host", "h", "--cpus", cpus, "--no-wait"])
+    assert code == 2 and err.startswith("sac: --cpus: ") and cpus in err
