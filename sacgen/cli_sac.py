@@ -450,13 +450,16 @@ def cmd_connect(args) -> int:
         closed = remote.close_shared_connection(args.host)
         print(f"{args.host}: " + ("connection closed" if closed else "no shared connection was open"))
         return 0
-    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", args.persist):
-        raise _usage(f"--persist: {args.persist!r} is not a duration (seconds, or e.g. 30m, 8h, 1h30m, 2d)")
+    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", args.persist) or not re.search(r"[1-9]", args.persist):
+        # (0 is ssh's "for ever".)
+        raise _usage(f"--persist: {args.persist!r} is not a duration of at least a second (e.g. 600, 30m, 8h, "
+                     "1h30m, 2d)")
     if remote.open_shared_connection(args.host, args.persist):
         print(f"{args.host}: connected; sac commands to it share this connection until it has been idle for "
               f"{args.persist} (sac connect {args.host} --close ends it)")
     else:
-        print(f"{args.host}: already connected; sac commands to it share that connection")
+        print(f"{args.host}: already connected; sac commands to it share that connection (its idle limit is "
+              f"as it was set: sac connect {args.host} --close, then connect again, to set {args.persist})")
     return 0
 
 
@@ -616,11 +619,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["run"] and "--" in argv:
         # `sac run SCRIPT --host H -- ARG...`: everything after `--` is the
         # script's, wherever the options were (argparse would have taken the
-        # positionals already, and refused the rest).
+        # positionals already, and refused the rest). With no SCRIPT before
+        # `--` (`sac run --host H -- SCRIPT ARG...`), the first word after it is.
         cut = argv.index("--")
-        p = parser(argv)
-        args = p.parse_args(argv[:cut])
-        args.args = [*args.args, *argv[cut + 1:]]
+        before, after = argv[:cut], argv[cut + 1:]
+        words_before = [w for i, w in enumerate(before[1:], 1)
+                        if not w.startswith("-") and before[i - 1] != "--host"]
+        if not words_before and after:
+            before, after = [*before, "--", after[0]], after[1:]
+        args = parser(argv).parse_args(before)
+        args.args = [*args.args, *after]
         return _run(args)
     return _main(parser(argv), argv)
 

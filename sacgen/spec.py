@@ -205,7 +205,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
+            # Every entry named *.yaml or *.yml but a folder: a dangling link,
+            # a FIFO or a device is reported when read, not skipped in silence.
+            found = sorted(f for f in path.rglob("*") if f.suffix in YAML_SUFFIXES and not f.is_dir())
             if not found:  # a folder given by mistake must not pass, or build an empty tree
                 problems.append(Problem(p, None, "", "no .yaml or .yml files"))
             out.extend(found)

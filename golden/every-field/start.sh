@@ -150,7 +150,7 @@ sac_install() {
 }
 
 # sac_ending_only CHAIN: status 0 when every job of CHAIN is COMPLETING (a job
-# just cancelled, still being cleaned up): no live job, though squeue lists one.
+# just cancelled, still being cleaned up).
 sac_ending_only() {
   local sac_line
   [[ -n $1 ]] || return 1
@@ -203,9 +203,13 @@ flock -w 60 "$lockfd" || sac_fail "another start of $name is still running on $s
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
 fi
-# A job cancelled a moment ago (stop, then start) is still COMPLETING: no live
-# job. The new one waits for it to end (--dependency=singleton).
-if [[ -n $chain ]] && ! sac_ending_only "$chain"; then
+# A job cancelled a moment ago (stop, then start) that is still COMPLETING may
+# still run the agent: SLURM's singleton does not wait for it. Not yet, then.
+if sac_ending_only "$chain" && ((!force)); then
+  sac_current_v current "$chain"
+  sac_fail "agent $name's last job ${current%%|*} is still ending (COMPLETING); start it again in a moment"
+fi
+if [[ -n $chain ]]; then
   sac_current_v current "$chain"
   if ((force)); then
     rm -f "$dir"/successor.*
@@ -360,7 +364,9 @@ printf '%s\n' "$job" >>"$dir/jobs"
 log "agent $name: job $job on $sac_host"
 # When the walltime kill is due (SLURM sends it at walltime or up to 30 s later,
 # never earlier): an agent that ends before then ended by itself.
-walltime_at=$((EPOCHSECONDS + 129600))
+# (printf %(%s)T, not EPOCHSECONDS: bash 4.2 has no EPOCHSECONDS.)
+printf -v walltime_at '%(%s)T' -1
+walltime_at=$((walltime_at + 129600))
 
 # --- auto-resubmit -------------------------------------------------------------
 # SLURM sends USR1 to this batch shell (B:) $lead s before walltime. The
@@ -373,6 +379,14 @@ sac_resubmit() {
   local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2
   local deadline=$((SECONDS + lead - 30))
   if ((sac_resubmitting)); then log "USR1 again while resubmitting: ignored"; return 0; fi
+  # A stop in progress writes `stopped` first and takes it back if it fails:
+  # give it 30 s (SAC_STOP_GRACE) to end the job or to fail, since USR1 comes
+  # only once.
+  for ((attempt = 0; attempt < ${SAC_STOP_GRACE:-30}; attempt++)); do
+    [[ -e $dir/stopped ]] || break
+    sleep 1
+  done
+  attempt=0
   if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; return 0; fi
   # No command substitution on the way in: bash can fail to parse one when a
   # second signal arrives in the middle of it.
@@ -504,7 +518,8 @@ log "agent session ended (agent status $agent_status)"
 # had already submitted a successor: that successor would start it again,
 # which no one asked for (a tenant that ends by itself is not relaunched
 # either). Cancel it.
-if [[ -z $terminated && -e $dir/last-exit ]] && ((EPOCHSECONDS < walltime_at - 120)) &&
+printf -v now '%(%s)T' -1
+if [[ -z $terminated && -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
   [[ -s $dir/successor.$job ]]; then
   successor=$(<"$dir/successor.$job")
   scancel=""

@@ -155,7 +155,7 @@ sac_install() {
 }
 
 # sac_ending_only CHAIN: status 0 when every job of CHAIN is COMPLETING (a job
-# just cancelled, still being cleaned up): no live job, though squeue lists one.
+# just cancelled, still being cleaned up).
 sac_ending_only() {
   local sac_line
   [[ -n $1 ]] || return 1
@@ -203,9 +203,13 @@ flock -w 60 "$lockfd" || sac_fail "another booking of $pool is still running on 
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
 fi
-# A job released a moment ago is still COMPLETING: no live job. The new one
-# waits for it to end (--dependency=singleton), and so for its tmux server.
-if [[ -n $chain ]] && ! sac_ending_only "$chain"; then
+# A job released a moment ago that is still COMPLETING may still hold its tmux
+# server: SLURM's singleton does not wait for it. Not yet, then.
+if sac_ending_only "$chain"; then
+  sac_current_v current "$chain"
+  sac_fail "reservation '$pool': its last job ${current%%|*} is still ending (COMPLETING); book it again in a moment"
+fi
+if [[ -n $chain ]]; then
   sac_current_v current "$chain"
   sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$pool"),\"job_id\":$(sac_json "${current%%|*}"),\"error\":$(sac_json "reservation '$pool' is already live (job ${current%%|*}, $(cut -d'|' -f2 <<<"$current")); release it first")}"
   exit 1
@@ -351,11 +355,15 @@ log "reservation $pool: job $job on $sac_host"
 # Should the job end before it serves (a hold body that exits, a failure),
 # a waiting `book` is told at once, not left to wait out its deadline.
 sac_ended_early() {
-  local rc=$?
+  local rc=$? why
+  why="it ended (status $rc)"
+  ((rc != 143)) || why="it was told to end (SIGTERM: cancelled, or out of time)"
   [[ -e $dir/running.$job || -e $dir/failed.$job ]] ||
-    printf 'it ended (status %s) before its tmux server ran; see %s\n' "$rc" "$dir/job-$job.log" >"$dir/failed.$job"
+    printf '%s before its tmux server ran; see %s\n' "$why" "$dir/job-$job.log" >"$dir/failed.$job"
 }
 trap sac_ended_early EXIT
+# (So that the EXIT trap knows: bash would run it with the last command's status.)
+trap 'exit 143' TERM
 
 # --- auto-resubmit -------------------------------------------------------------
 # SLURM sends USR1 to this batch shell (B:) $lead s before walltime. The
@@ -368,6 +376,14 @@ sac_resubmit() {
   local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2
   local deadline=$((SECONDS + lead - 30))
   if ((sac_resubmitting)); then log "USR1 again while resubmitting: ignored"; return 0; fi
+  # A stop in progress writes `stopped` first and takes it back if it fails:
+  # give it 30 s (SAC_STOP_GRACE) to end the job or to fail, since USR1 comes
+  # only once.
+  for ((attempt = 0; attempt < ${SAC_STOP_GRACE:-30}; attempt++)); do
+    [[ -e $dir/stopped ]] || break
+    sleep 1
+  done
+  attempt=0
   if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; return 0; fi
   # No command substitution on the way in: bash can fail to parse one when a
   # second signal arrives in the middle of it.

@@ -277,13 +277,16 @@ fake_agent_session() {
   [ -e "$DIR/stopped" ]
 }
 
-@test "start.sh right after a stop, the old job still COMPLETING: submits, the new job waits for it" {
+@test "start.sh right after a stop, the old job still COMPLETING: not yet, and says so (singleton would not wait for it)" {
   squeue_add sac-ctl 101 COMPLETING node1
   run bash "$BUILT/start.sh"
-  [ "$status" -eq 0 ]
+  [ "$status" -eq 1 ]
   result_json
-  jcheck '.ok == true and .job_id == "200"'
-  has_word "$STUB/sbatch.argv.1" --dependency=singleton
+  jcheck '.ok == false and .already != true and (.error | contains("last job 101 is still ending (COMPLETING); start it again in a moment"))'
+  assert_eq "$(calls sbatch)" 0
+  : >"$STUB/squeue.state"
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
 }
 
 @test "start.sh rewrites session.sh and job.sbatch by rename, and only when they change" {

@@ -223,13 +223,25 @@ EOF
 }
 
 @test "after stop's marker, USR1 submits nothing" {
+  export SAC_STOP_GRACE=1
   sac_build r8 "$(agent_json r8)"
   launch r8
   : >"$AGENT_DIR/stopped"
   kill -USR1 "$JOB_PID"
-  wait_for 2 file_has "$JOB_OUT" "not resubmitting" || { show_job_output; false; }
+  wait_for 4 file_has "$JOB_OUT" "not resubmitting" || { show_job_output; false; }
   stays_true 1 job_alive
   assert_eq "$(calls sbatch)" 0
+}
+
+@test "USR1 during a stop that then fails (its marker taken back): the trap waits, then resubmits" {
+  sac_build r10 "$(agent_json r10)"
+  launch r10
+  : >"$AGENT_DIR/stopped"
+  kill -USR1 "$JOB_PID"
+  sleep 1.5
+  rm "$AGENT_DIR/stopped"
+  wait_for 4 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  assert_eq "$(calls sbatch)" 1
 }
 
 @test "a missing pre_agent hook fails the job with a clear message and starts no tmux session" {

@@ -220,17 +220,29 @@ start_reservation() {
   jcheck '.ok == false and (.error | contains("reservation job 301 failed: it ended (status 3) before its tmux server ran"))'
 }
 
-@test "book.sh right after a release, the old job still COMPLETING: books, the new job waits for it (singleton)" {
+@test "book.sh right after a release, the old job still COMPLETING: not yet, and says so; a pending or running one is live" {
   squeue_add sac-res-rpool 301 COMPLETING node1
   run bash "$RES_BUILT/book.sh" 0
-  [ "$status" -eq 0 ]
+  [ "$status" -eq 1 ]
   result_json
-  jcheck '.ok == true and .job_id == "200"'
-  has_word "$STUB/sbatch.argv.1" --dependency=singleton
+  jcheck '.ok == false and (.error | contains("its last job 301 is still ending (COMPLETING); book it again in a moment"))'
+  assert_eq "$(calls sbatch)" 0
   # But a job that is pending or running beside it is live.
   squeue_add sac-res-rpool 302 PENDING ""
   run bash "$RES_BUILT/book.sh" 0
   [ "$status" -eq 1 ]
   result_json
   jcheck '.already == true'
+}
+
+@test "reservation.sbatch cancelled in its hold body: failed.<job> says it was told to end, not a status 0" {
+  prepare_reservation
+  printf 'sleep 30\n' >"$RESDIR/hold_body.sh"
+  export SLURM_JOB_ID=301
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 5 file_has "$RESDIR/jobs" 301
+  sleep 0.5
+  kill -TERM -- "-$JOB_PID"
+  wait_for 10 job_ended || { show_job_output; false; }
+  grep -F "it was told to end (SIGTERM: cancelled, or out of time) before its tmux server ran" "$RESDIR/failed.301"
 }

@@ -89,6 +89,8 @@ def test_a_status_from_the_cache_loads_no_module_it_does_not_need(tmp_path):
 
 @pytest.mark.parametrize("argv, env, message", [
     (["connect", "spartan", "--persist", "8 hours"], {}, "--persist: '8 hours' is not a duration"),
+    (["connect", "spartan", "--persist", "0"], {}, "--persist: '0' is not a duration of at least a second"),
+    (["connect", "spartan", "--persist", "0h"], {}, "--persist: '0h' is not a duration"),
     (["connect", "spartan"], {"SAC_SSH_CONTROL": "0"}, "connection reuse is off (SAC_SSH_CONTROL=0)"),
     (["connect", "localhost"], {}, "localhost runs sac's scripts on this machine, without ssh"),
 ])
@@ -125,6 +127,8 @@ def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog,
     (["run", "--host", "h", "s.sh", "--", "a"], ("a",)),
     (["run", "s.sh", "a", "b", "--host", "h"], ("a", "b")),
     (["run", "s.sh", "--host", "h"], ()),
+    (["run", "--host", "h", "--", "s.sh", "-a", "b"], ("-a", "b")),
+    (["run", "--host=h", "--", "s.sh"], ()),
 ])
 def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, args, monkeypatch):
     from sacgen import ops

@@ -239,10 +239,11 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
     r = run_cli("sacgen", "validate", str(fifo), timeout=20)
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == f"{fifo}:1: (document): not a regular file (a FIFO); expected a YAML file\n"
-    # A folder walk passes over it (it is no file of YAML) and takes the rest.
+    # A folder walk reports it too (never skips a *.yaml in silence), and
+    # still reads the rest.
     agent_yaml(tmp_path, "")
     r = run_cli("sacgen", "validate", str(tmp_path), timeout=20)
-    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert (r.returncode, r.stderr) == (2, f"{fifo}:1: (document): not a regular file (a FIFO); expected a YAML file\n")
 
 
 def test_a_huge_file_is_refused_without_reading_it(tmp_path):
@@ -292,6 +293,19 @@ def test_a_folder_without_yaml_is_an_error(tmp_path):
     r = run_cli("sacgen", "validate", str(empty), str(tmp_path / "nope"))
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == f"{empty}: no .yaml or .yml files\n{tmp_path / 'nope'}: no such file or directory\n"
+
+
+def test_a_yaml_in_a_folder_that_is_a_dangling_link_or_a_device_is_reported_not_skipped(tmp_path):
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    shutil.copy("examples/head-spartan/head-spartan.yaml", folder)
+    (folder / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (folder / "zero.yml").symlink_to("/dev/zero")
+    r = run_cli("sacgen", "validate", str(folder))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [f"{folder / 'gone.yaml'}:1: (document): cannot read file: No such file or directory",
+                                     f"{folder / 'zero.yml'}:1: (document): not a regular file (a character device); "
+                                     "expected a YAML file"]
 
 
 def test_building_a_folder_without_yaml_leaves_out_as_it_was(tmp_path):

@@ -34,3 +34,23 @@ def test_scripts_keep_their_files_private():
         if rel.endswith(("start.sh", "book.sh")):
             assert "umask 077" in text, rel
             assert "chmod 700" in text, rel
+
+
+# Bash features newer than 4.2 (RHEL 7's bash, the oldest the README promises
+# for login and compute nodes): a script using one dies there, often at once
+# under `set -u`.
+NEWER_BASH = {
+    r"\bEPOCHSECONDS\b": "EPOCHSECONDS (5.0)", r"\bEPOCHREALTIME\b": "EPOCHREALTIME (5.0)",
+    r"\bSRANDOM\b": "SRANDOM (5.1)", r"\bBASH_ARGV0\b": "BASH_ARGV0 (5.0)", r"\bwait -[a-z]*[np]": "wait -n/-p (4.3/5.1)",
+    r"\b(local|declare|typeset) -[a-zA-Z]*n": "namerefs (4.3)", r"\$\{[^}]*@[QEPAaKk]\}": "${var@op} (4.4)",
+    r"\b(mapfile|readarray) [^|;]*-d": "mapfile -d (4.4)", r"\[-[0-9]+\]": "negative array index (4.3)",
+}
+
+
+def test_scripts_run_on_bash_4_2():
+    for rel, text in scripts().items():
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for pattern, what in NEWER_BASH.items():
+                assert not re.search(pattern, line), f"{rel}:{n} uses {what}: {line.strip()}"
