@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sacgen import remote
 from sacgen.remote import INLINE_MAX, Step, compose, parse, remote_command
 
 HOSTILE = "it's \"q\" $(date) `id` \\ \n\ttab é ☃ $HOME ~ ; | & > < * ? [ ] { } !"
@@ -290,3 +291,32 @@ def test_ssh_leaves_out_what_a_config_for_interactive_logins_adds(monkeypatch):
     assert "ServerAliveInterval=3" in remote.ssh_argv("spartan", "true")
     attach = " ".join(remote.ssh_argv("spartan", "true", tty=True))
     assert " -tt " in attach and "RemoteCommand=none" in attach and " -x " not in attach and " -a " not in attach
+
+
+def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions_it_defined():
+    """compose() defines the helper functions several steps share once, ahead of
+    them: each step must still see every function it defined, text for text (and
+    may see more sac_* helpers, which it never calls)."""
+    from sacgen.render import BATCH_HELPERS, render_agent, render_reservation
+    from sacgen.spec import AgentSpec, load_specs
+
+    scripts = []
+    for spec in load_specs(["examples"]):
+        arts = render_agent(spec) if isinstance(spec, AgentSpec) else render_reservation(spec)
+        scripts += [a.text for a in arts if a.name.endswith(".sh")]
+    scripts += [render() for render in BATCH_HELPERS.values()]
+    # Each step: its script up to the end of its library, then the text of the
+    # functions it defines alone.
+    heads = [t[:t.find(remote.LIBRARY_END) + len(remote.LIBRARY_END)] for t in scripts if remote.LIBRARY_END in t]
+    assert len(heads) > 10
+    steps, alone = [], []
+    for head in heads:
+        names = subprocess.run(["bash", "-c", head + "declare -F"], capture_output=True, text=True).stdout.split()
+        probe = f"declare -f {' '.join(n for n in names if n not in ('-f', 'declare'))} | sha256sum\n"
+        alone.append(subprocess.run(["bash", "-c", head + probe], capture_output=True, text=True).stdout.split()[0])
+        steps.append(Step(head + probe, (), f"s{len(steps)}"))
+    program = compose(steps)
+    assert len(program) < sum(len(s.script) for s in steps) / 3
+    out = subprocess.run(["bash", "-s"], input=program, capture_output=True, text=True).stdout
+    sums = [ln.split()[0] for ln in out.splitlines() if ln.endswith(" -")]
+    assert sums == alone
