@@ -411,6 +411,8 @@ sac_resubmit() {
     else
       log "squeue failed; cannot tell whether a successor exists"
     fi
+    # A stop that came meanwhile (its marker; its SIGTERM ends the job).
+    if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; break; fi
     if [[ -z $sbatch ]]; then sac_slurm_v sbatch sbatch || sbatch=""; fi
     if [[ -z $sbatch ]]; then
       # Retrying cannot help, and the trap must not keep the shell from its hold.
@@ -483,6 +485,14 @@ sac_abort() {
   exit 1
 }
 
+# A job of this agent cancelled a moment ago (start --force) may still be ending
+# on this node, its session with it (SLURM's singleton does not wait for a
+# COMPLETING job): give that session 30 s to go.
+for ((i = 0; i < 150; i++)); do
+  tmux -L "$socket" has-session -t "=$session" 2>/dev/null || break
+  ((i > 0)) || log "the session of an earlier job of $name is still here; waiting for it to end"
+  sleep 0.2
+done
 if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo"; then
   sac_abort "could not start tmux session $session (tmux -L $socket)"
 fi
@@ -499,10 +509,11 @@ for ((i = 0; i < 300; i++)); do
 done
 [[ -e $hold_dir/opened ]] || sac_abort "the agent's session did not start within 60 s"
 log "agent $name started in tmux session $session (tmux -L $socket)"
-# SIGTERM (scancel, preemption, requeue, the walltime kill) ends the hold: the
-# agent did not end by itself then, whatever its session says.
-terminated=""
-trap 'terminated=1; kill "$hold_pid" 2>/dev/null' TERM
+# SIGTERM (scancel, preemption, requeue, the walltime kill) ends the job here
+# and now, as it would without a trap -- also in the middle of the walltime
+# trap's retries, which must not go on submitting -- and, should it come while
+# the lines below run, before they count the agent as ended by itself.
+trap 'rm -rf "$hold_dir"; exit 143' TERM
 
 # Hold with `& wait`, never a foreground command: bash runs a trap only when the
 # foreground command returns, so a foreground hold would defer the USR1 trap.
@@ -517,7 +528,7 @@ log "agent session ended (agent status $agent_status)"
 # which no one asked for (a tenant that ends by itself is not relaunched
 # either). Cancel it.
 printf -v now '%(%s)T' -1
-if [[ -z $terminated && -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
+if [[ -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
   [[ -s $dir/successor.$job ]]; then
   successor=$(<"$dir/successor.$job")
   scancel=""

@@ -410,6 +410,8 @@ sac_resubmit() {
     else
       log "squeue failed; cannot tell whether a successor exists"
     fi
+    # A stop that came meanwhile (its marker; its SIGTERM ends the job).
+    if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; break; fi
     if [[ -z $sbatch ]]; then sac_slurm_v sbatch sbatch || sbatch=""; fi
     if [[ -z $sbatch ]]; then
       # Retrying cannot help, and the trap must not keep the shell from its hold.

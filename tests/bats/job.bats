@@ -444,3 +444,48 @@ ended ('kill -0 \"\$hold_pid\" || break')."
   wait_for 10 job_ended || { show_job_output; false; }
   assert_eq "$(calls scancel)" 0
 }
+
+@test "SIGTERM (stop) while the walltime trap waits to retry a failed sbatch: the job ends, nothing more is submitted" {
+  echo 1 >"$STUB/sbatch.fail"
+  sac_build rt "$(agent_json rt)"
+  launch rt
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$JOB_OUT" "sbatch failed (attempt 1" || { show_job_output; false; }
+  : >"$AGENT_DIR/stopped"
+  kill -TERM "$JOB_PID"
+  wait_for 3 job_ended || { show_job_output; false; }
+  sleep 2.5
+  assert_eq "$(calls sbatch)" 1
+  [ ! -e "$AGENT_DIR/successor.101" ]
+}
+
+@test "a stop's marker written while the walltime trap waits to retry: no second sbatch" {
+  echo 1 >"$STUB/sbatch.fail"
+  sac_build ru "$(agent_json ru)"
+  launch ru
+  kill -USR1 "$JOB_PID"
+  wait_for 3 file_has "$JOB_OUT" "sbatch failed (attempt 1" || { show_job_output; false; }
+  : >"$AGENT_DIR/stopped"
+  wait_for 5 file_has "$JOB_OUT" "stopped on purpose: not resubmitting" || { show_job_output; false; }
+  assert_eq "$(calls sbatch)" 1
+  stays_true 1 job_alive
+}
+
+@test "SIGTERM while the walltime trap gives a stop its grace: the job ends at once" {
+  sac_build rv "$(agent_json rv)"
+  launch rv
+  : >"$AGENT_DIR/stopped"
+  kill -USR1 "$JOB_PID"
+  sleep 0.5
+  kill -TERM "$JOB_PID"
+  wait_for 3 job_ended || { show_job_output; false; }
+  assert_eq "$(calls sbatch)" 0
+}
+
+@test "job.sbatch waits for the session of an earlier job of the agent that is still ending on its node (start --force)" {
+  sac_build rw "$(agent_json rw)"
+  tmux -L sac-rw new-session -d -s sac-rw sleep 1.5
+  launch rw
+  grep -F "the session of an earlier job of rw is still here; waiting for it to end" "$JOB_OUT"
+  agent_alive rw
+}
