@@ -154,7 +154,10 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
             r = step.result
             if r is None:
                 detail = (batch.stderr.strip().splitlines() or [""])[-1]
-                why = f"the script on {host} ended without a result (exit {step.status})"
+                if step.status is not None:
+                    why = f"the script on {host} ended without a result (exit {step.status})"
+                else:  # it never ran, or never finished: what the ssh command said
+                    why = f"no answer from the script on {host} (the ssh command ended with exit {batch.returncode})"
                 out.append(Outcome(name, host, False, error=f"{why}: {detail}" if detail else why))
             else:
                 ok = bool(r.get("ok", True)) and step.status == 0
@@ -490,5 +493,8 @@ def run_script(path, host: str, args: tuple) -> tuple[int, str, str]:
     except OSError as e:
         raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
     batch = run_batch(host, [Step(script, args, path.name, private=True)])
-    return (batch.steps[0].status if batch.steps[0].status is not None else batch.returncode,
-            batch.stdout, batch.stderr)
+    if batch.steps[0].status is None:
+        detail = (batch.stderr.strip().splitlines() or [""])[-1]
+        raise OperationFailed(f"{path.name} did not run to its end on {host} (the ssh command ended with exit "
+                              f"{batch.returncode})" + (f": {detail}" if detail else ""))
+    return batch.steps[0].status, batch.stdout, batch.stderr

@@ -234,3 +234,16 @@ def test_book_takes_a_count_only_in_plain_decimal_digits(cpus, tmp_path, monkeyp
     _remote(monkeypatch, state="RUNNING")
     code, _, err = _sac(["reservations", "book", "p", "--host", "h", "--cpus", cpus, "--no-wait"])
     assert code == 2 and err.startswith("sac: --cpus: ") and cpus in err
+
+
+def test_an_ssh_command_that_fails_without_running_anything_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.setenv("SAC_SSH", "false")
+    (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
+    code, out, err = _sac(["agent", "status", "a", "--json"])
+    assert code == 1 and json.loads(out)["state"] == "UNKNOWN"
+    assert err == "sac: a: could not ask: no answer from the script on h (the ssh command ended with exit 1)\n"
+    script = tmp_path / "s.sh"
+    script.write_text("echo hi\n")
+    code, out, err = _sac(["run", str(script), "--host", "h"])
+    assert (code, out) == (1, "") and err == "sac: s.sh did not run to its end on h (the ssh command ended with exit 1)\n"
