@@ -217,6 +217,8 @@ def _status_fields(r: dict) -> dict:
     keys = ("name", "runtime", "host", "job_id", "state", "node", "session_alive", "reservation")
     out = {k: r.get(k) for k in keys}
     out.update({k: v for k, v in r.items() if k not in out and k != "text_b64"})
+    if out.get("reason") == "None":  # squeue's word for a job waiting on nothing
+        out["reason"] = None
     return out
 
 

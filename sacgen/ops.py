@@ -107,12 +107,13 @@ def spec_from_record(name: str, rec: dict) -> AgentSpec:
 
 
 def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
-    """A started agent from the registry, else its YAML by discovery."""
+    """A started agent from the registry (or one stopped from here: its status
+    and logs still make sense), else its YAML by discovery."""
     if name.startswith("res-"):
         # Its job name would be sac-res-<rest>: reservation <rest>'s.
         raise UsageError(f"agent names may not start with 'res-': {name!r} would act on the job of reservation "
                          f"{name[4:]!r}")
-    rec = reg["agents"].get(name)
+    rec = reg["agents"].get(name) or reg["stopped"].get(name)
     if rec:
         return spec_from_record(name, rec), rec["host"]
     (spec,) = resolve_agents([name], False)
@@ -200,15 +201,21 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     outcomes = _merge_queued(outcomes, LAUNCH)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
-    if started:
+    # A start that failed on the cluster (its hook, say) has logs there: its name
+    # must find them (`sac agent logs NAME`), wherever its YAML is.
+    failed = [o for o in outcomes if not o.ok and not o.unreachable and not o.result.get("already")]
+    if started or failed:
         with Registry().update() as reg:
-            for o in started:
+            for o in started + failed:
                 spec = by_name[o.name]
-                reg["agents"][o.name] = {
-                    "runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
-                    "reservation": spec.reservation, "spec": os.path.realpath(spec.source),
-                    "model": spec.model, "started_at": _now(),
-                }
+                rec = {"runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
+                       "reservation": spec.reservation, "spec": os.path.realpath(spec.source),
+                       "model": spec.model, "started_at": _now()}
+                if o.ok:
+                    reg["stopped"].pop(o.name, None)
+                    reg["agents"][o.name] = rec
+                elif o.name not in reg["agents"]:
+                    reg["stopped"][o.name] = rec
     return outcomes
 
 
@@ -368,7 +375,11 @@ def stop(names: list[str]) -> list[Outcome]:
     if done:
         with Registry().update() as r:
             for n in done:
-                r["agents"].pop(n, None)
+                # Off the list of running agents; kept, so that its name still
+                # finds its logs and status (its YAML may be anywhere).
+                rec = r["agents"].pop(n, None)
+                if rec:
+                    r["stopped"][n] = rec
     return outcomes
 
 
@@ -397,7 +408,8 @@ def reservation_spec(name: str, fields: dict) -> ReservationSpec:
         lines = []
         for p in problems:
             flag = RES_FLAG.get(p.field.split(".")[-1], p.field) if p.field.startswith("spec.") else "NAME"
-            lines.append(f"sac: {flag}: {p.message}")
+            hint = "; give a shorter --resubmit-before (seconds)" if "resubmit lead" in p.message else ""
+            lines.append(f"sac: {flag}: {p.message}{hint}")
         raise UsageError("\n".join(lines)[len("sac: "):])
     return reservation_from_data(name, "(command line)", data)
 
@@ -482,6 +494,8 @@ def release(name: str) -> Outcome:
             tenants = [n for n, a in r["agents"].items() if a.get("reservation") == name]
             for n in tenants:
                 r["agents"].pop(n)
+            for n in [n for n, a in r["stopped"].items() if a.get("reservation") == name]:
+                r["stopped"].pop(n)
             o.result["tenants_removed"] = tenants
     return o
 

@@ -30,7 +30,7 @@ def _record_problem(key: str, name, rec) -> str | None:
         return f"{where} is not an object"
     if not isinstance(rec.get("host"), str) or not rec["host"]:
         return f"{where}.host is missing or not a string"
-    if key == "agents":
+    if key in ("agents", "stopped"):
         if rec.get("runtime") not in ("slurm", "slurm-tenant"):
             return f"{where}.runtime is not slurm or slurm-tenant"
         if rec["runtime"] == "slurm-tenant" and not isinstance(rec.get("reservation"), str):
@@ -65,7 +65,7 @@ class Registry:
         self.path = os.path.join(self.home, "state.json")
 
     def _empty(self) -> dict:
-        return {"version": VERSION, "agents": {}, "reservations": {}}
+        return {"version": VERSION, "agents": {}, "reservations": {}, "stopped": {}}
 
     def read(self) -> dict:
         try:
@@ -81,7 +81,7 @@ class Registry:
                 raise ValueError("not an object")
         except ValueError as e:
             raise OperationFailed(f"{self.path} is not valid JSON ({e}); move it away to start afresh") from None
-        for key in ("agents", "reservations"):
+        for key in ("agents", "reservations", "stopped"):
             records = data.setdefault(key, {})
             bad = f"{key} is not an object" if not isinstance(records, dict) else next(
                 filter(None, (_record_problem(key, name, rec) for name, rec in records.items())), None)

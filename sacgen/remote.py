@@ -106,6 +106,10 @@ def _control_options() -> list[str]:
     if folder is None:
         return []
     persist = os.environ.get("SAC_SSH_PERSIST", "60")
+    import re
+
+    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", persist) or not re.search(r"[1-9]", persist):
+        raise UsageError(f"SAC_SSH_PERSIST={persist!r} is not a duration of at least a second (e.g. 60, 10m, 1h)")
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C", "-o", f"ControlPersist={persist}"]
 
 

@@ -247,3 +247,49 @@ def test_an_ssh_command_that_fails_without_running_anything_is_said_in_one_line(
     script.write_text("echo hi\n")
     code, out, err = _sac(["run", str(script), "--host", "h"])
     assert (code, out) == (1, "") and err == "sac: s.sh did not run to its end on h (the ssh command ended with exit 1)\n"
+
+
+def test_an_agent_stopped_or_failed_to_start_is_still_found_by_its_name(tmp_path, monkeypatch):
+    """Its YAML may be outside the discovery folders: the registry keeps it, off
+    `sac list`, so that `status` and `logs` by name still find it."""
+    import shutil
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SCITEX_AGENT_CONTAINER_YAML_DIRS", str(tmp_path / "nowhere"))
+    (tmp_path / "x" / "head-spartan").mkdir(parents=True)
+    yaml = tmp_path / "x" / "head-spartan" / "head-spartan.yaml"
+    shutil.copy(ROOT / "examples" / "head-spartan" / "head-spartan.yaml", yaml)
+    _remote(monkeypatch, ok=True, job_id="7", state="PENDING")
+    assert _sac(["agent", "start", str(yaml)])[0] == 0
+    assert _sac(["agent", "stop", "head-spartan"])[0] == 0
+    assert json.loads(_sac(["list", "--json"])[1]) == []
+    _remote(monkeypatch, state="ABSENT", job_id=None, session_alive=False)
+    code, out, _ = _sac(["agent", "status", "head-spartan", "--json"])
+    assert code == 0 and json.loads(out)["state"] == "ABSENT"
+    # A start that fails on the cluster: its logs are to be found by name too.
+    from sacgen import ops
+
+    monkeypatch.setattr(ops, "run_grouped", lambda items: [
+        ops.Outcome(n, h, False, {"ok": False, "error": "pre_agent hook not found"}, "pre_agent hook not found")
+        for n, h, _ in items])
+    (tmp_path / "home" / "state.json").unlink()
+    assert _sac(["agent", "start", str(yaml)])[0] == 1
+    _remote(monkeypatch, ok=True, source="log", text="the hook was not found\n")
+    code, out, _ = _sac(["agent", "logs", "head-spartan"])
+    assert code == 0 and "the hook was not found" in out
+
+
+def test_bad_ssh_settings_and_squeues_none_are_said_plainly(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
+    monkeypatch.setenv("SAC_SSH_PERSIST", "abc")
+    monkeypatch.setenv("SAC_SSH", "false")
+    code, _, err = _sac(["agent", "status", "a"])
+    assert code == 2 and err.startswith("sac: SAC_SSH_PERSIST='abc' is not a duration")
+    monkeypatch.delenv("SAC_SSH_PERSIST")
+    _remote(monkeypatch, state="RUNNING", job_id="7", reason="None", session_alive=True)
+    assert json.loads(_sac(["agent", "status", "a", "--json"])[1])["reason"] is None
+    code, _, err = _sac(["reservations", "book", "p", "--host", "h", "--time", "20", "--persistent", "--no-wait"])
+    assert code == 2 and "give a shorter --resubmit-before" in err

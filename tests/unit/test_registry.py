@@ -57,7 +57,7 @@ def test_a_well_formed_registry_is_read(tmp_path, monkeypatch):
                                            "job_id": None, "model": "opus"}},
             "reservations": {"p": {"host": "h", "job_id": "3", "spec": {"cpus": 2}, "persistent": True}}}
     (tmp_path / "state.json").write_text(json.dumps(data))
-    assert Registry().read() == data
+    assert Registry().read() == dict(data, stopped={})
 
 
 def test_sac_home_and_its_cache_are_made_private(tmp_path, monkeypatch):
