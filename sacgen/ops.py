@@ -201,9 +201,10 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     outcomes = _merge_queued(outcomes, LAUNCH)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
-    # A start that failed on the cluster (its hook, say) has logs there: its name
-    # must find them (`sac agent logs NAME`), wherever its YAML is.
-    failed = [o for o in outcomes if not o.ok and not o.unreachable and not o.result.get("already")]
+    # A tenant whose session started and then failed (its hook, say) has logs
+    # there, and the message says `see: sac agent logs NAME`: its name must find
+    # them, wherever its YAML is. (No other failed start changes the registry.)
+    failed = [o for o in outcomes if not o.ok and "sac agent logs" in (o.error or "")]
     if started or failed:
         with Registry().update() as reg:
             for o in started + failed:

@@ -272,7 +272,7 @@ def test_an_agent_stopped_or_failed_to_start_is_still_found_by_its_name(tmp_path
     from sacgen import ops
 
     monkeypatch.setattr(ops, "run_grouped", lambda items: [
-        ops.Outcome(n, h, False, {"ok": False, "error": "pre_agent hook not found"}, "pre_agent hook not found")
+        ops.Outcome(n, h, False, {"ok": False}, f"pre_agent hook not found; see: sac agent logs {n}")
         for n, h, _ in items])
     (tmp_path / "home" / "state.json").unlink()
     assert _sac(["agent", "start", str(yaml)])[0] == 1
