@@ -437,8 +437,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_connect(args) -> int:
-    import re
-
     from . import remote
 
     if args.host in remote.LOCAL_HOSTS:
@@ -452,8 +450,7 @@ def cmd_connect(args) -> int:
         closed = remote.close_shared_connection(args.host)
         print(f"{args.host}: " + ("connection closed" if closed else "no shared connection was open"))
         return 0
-    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", args.persist) or not re.search(r"[1-9]", args.persist):
-        # (0 is ssh's "for ever".)
+    if not remote.is_duration(args.persist):
         raise _usage(f"--persist: {args.persist!r} is not a duration of at least a second (e.g. 600, 30m, 8h, "
                      "1h30m, 2d)")
     if remote.open_shared_connection(args.host, args.persist):
@@ -566,9 +563,9 @@ def cmd_res_release(args) -> int:
 
 def _name(name: str) -> str:
     """A reservation's NAME on the command line, refused (exit 2) unless it is one."""
-    import re
+    from .spec import is_name
 
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", name):
+    if not is_name(name):
         raise _usage(f"{name!r} is not a reservation name: lowercase letters, digits and -, starting with a letter, "
                      "at most 48 characters")
     return name

@@ -11,8 +11,8 @@ import time
 
 from .errors import HostUnreachable, OperationFailed, SacError, UsageError
 from .registry import Registry
-from .remote import Step, run_batch, run_interactive
-from .spec import AgentSpec, ReservationSpec
+from .remote import Step, last_line, run_batch, run_interactive
+from .spec import RESERVATION_JOB_PREFIX, AgentSpec, ReservationSpec
 
 
 # --------------------------------------------------------------------------- targets
@@ -109,10 +109,10 @@ def spec_from_record(name: str, rec: dict) -> AgentSpec:
 def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
     """A started agent from the registry (or one stopped from here: its status
     and logs still make sense), else its YAML by discovery."""
-    if name.startswith("res-"):
+    if name.startswith(RESERVATION_JOB_PREFIX):
         # Its job name would be sac-res-<rest>: reservation <rest>'s.
         raise UsageError(f"agent names may not start with 'res-': {name!r} would act on the job of reservation "
-                         f"{name[4:]!r}")
+                         f"{name[len(RESERVATION_JOB_PREFIX):]!r}")
     rec = reg["agents"].get(name) or reg["stopped"].get(name)
     if rec:
         return spec_from_record(name, rec), rec["host"]
@@ -154,7 +154,7 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
         for (name, _), step in zip(group, batch.steps):
             r = step.result
             if r is None:
-                detail = (batch.stderr.strip().splitlines() or [""])[-1]
+                detail = last_line(batch.stderr)
                 if step.status is not None:
                     why = f"the script on {host} ended without a result (exit {step.status})"
                 else:  # it never ran, or never finished: what the ssh command said
@@ -509,7 +509,7 @@ def run_script(path, host: str, args: tuple) -> tuple[int, str, str]:
         raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
     batch = run_batch(host, [Step(script, args, path.name, private=True)])
     if batch.steps[0].status is None:
-        detail = (batch.stderr.strip().splitlines() or [""])[-1]
+        detail = last_line(batch.stderr)
         raise OperationFailed(f"{path.name} did not run to its end on {host} (the ssh command ended with exit "
                               f"{batch.returncode})" + (f": {detail}" if detail else ""))
     return batch.steps[0].status, batch.stdout, batch.stderr

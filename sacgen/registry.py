@@ -21,10 +21,10 @@ VERSION = 1
 def _record_problem(key: str, name, rec) -> str | None:
     """What is wrong with one record of the registry (a file people may edit by
     hand), so that no command trips over it later; None if nothing."""
-    import re
+    from .spec import is_name
 
     where = f"{key}.{name}"
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", name):
+    if not is_name(name):
         return f"{key}: {name!r} is not a name (lowercase letters, digits and -, starting with a letter)"
     if not isinstance(rec, dict):
         return f"{where} is not an object"

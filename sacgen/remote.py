@@ -97,18 +97,29 @@ def control_folder() -> str | None:
     return None
 
 
+def reuse_on() -> bool:
+    """Connection reuse, unless SAC_SSH_CONTROL is 0, no, off or false."""
+    return os.environ.get("SAC_SSH_CONTROL", "1").lower() not in ("0", "no", "off", "false")
+
+
+def is_duration(text: str) -> bool:
+    """TEXT is one of ssh's ControlPersist times of a second or more: seconds, or
+    30m, 8h, 1h30m ... (0 is ssh's "for ever")."""
+    import re
+
+    return re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", text) is not None and re.search(r"[1-9]", text) is not None
+
+
 def _control_options() -> list[str]:
     """OpenSSH connection reuse: later commands ride on the first one's connection.
     Off with SAC_SSH_CONTROL=0."""
-    if os.environ.get("SAC_SSH_CONTROL", "1").lower() in ("0", "no", "off", "false"):
+    if not reuse_on():
         return []
     folder = control_folder()
     if folder is None:
         return []
     persist = os.environ.get("SAC_SSH_PERSIST", "60")
-    import re
-
-    if not re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", persist) or not re.search(r"[1-9]", persist):
+    if not is_duration(persist):
         raise UsageError(f"SAC_SSH_PERSIST={persist!r} is not a duration of at least a second (e.g. 60, 10m, 1h)")
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C", "-o", f"ControlPersist={persist}"]
 
@@ -145,7 +156,7 @@ def ssh_argv(host: str, remote_command: str, tty: bool = False) -> list[str]:
 
 
 def _shared_path(host: str) -> list[str]:
-    if os.environ.get("SAC_SSH_CONTROL", "1").lower() in ("0", "no", "off", "false"):
+    if not reuse_on():
         raise UsageError("connection reuse is off (SAC_SSH_CONTROL=0): there is no shared connection "
                          f"to {host} to open, check or close")
     folder = control_folder()
@@ -281,7 +292,8 @@ def parse(stdout: str, n: int, labels: list[str]) -> list[StepResult]:
     return steps
 
 
-def _tail(text: str) -> str:
+def last_line(text: str) -> str:
+    """The last line of TEXT that is not blank ("" if none)."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
@@ -354,7 +366,7 @@ def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> Bat
     stdout = proc.stdout.decode("utf-8", "replace")
     parsed = parse(stdout, len(steps), [s.label for s in steps])
     if proc.returncode == 255 and host not in LOCAL_HOSTS and all(s.status is None for s in parsed):
-        raise HostUnreachable(f"cannot reach host {host}: {_tail(stderr) or 'ssh failed (exit 255)'}")
+        raise HostUnreachable(f"cannot reach host {host}: {last_line(stderr) or 'ssh failed (exit 255)'}")
     return BatchResult(host, proc.returncode, parsed, stdout, stderr)
 
 

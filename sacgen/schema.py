@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Problem
 from .loader import Document
 from .resources import schema_dir
-from .spec import DEFAULT_RESUBMIT_BEFORE
+from .spec import DEFAULT_RESUBMIT_BEFORE, RESERVATION_JOB_PREFIX, is_name
 
 API_VERSION = "scitex-agent-container/v3"
 KINDS = {"Agent": "agent.v3.schema.json", "Reservation": "reservation.v3.schema.json"}
@@ -44,7 +44,6 @@ BASH_OWN_ENV = ("BASH", "BASH_ARGC", "BASH_ARGV", "BASH_COMMAND", "BASH_EXECUTIO
 # Name spaces shared on the cluster: a reservation's job is sac-res-<pool> where an
 # agent's is sac-<name>, and a runtime-slurm agent's tmux server (socket) is
 # sac-<name> where a reservation's is the tmux_server it names.
-RESERVATION_JOB_PREFIX = "res-"
 AGENT_TMUX_PREFIX = "sac-"
 
 
@@ -334,7 +333,7 @@ def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -
     meta_name = meta.get("name") if isinstance(meta, dict) else None
     if isinstance(meta_name, str) and accepted(("metadata", "name")) and meta_name != stem:
         add(("metadata", "name"), f"must equal the file's stem {stem!r} (got {meta_name!r})")
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,47}", stem):
+    if not is_name(stem):
         add((), f"the file's stem {stem!r} is the {kind.lower()}'s name and must be lowercase letters, digits "
                 "and -, starting with a letter, at most 48 characters")
     elif kind == "Agent" and stem.startswith(RESERVATION_JOB_PREFIX):

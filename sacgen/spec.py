@@ -8,6 +8,18 @@ from .errors import Problem, SpecError
 
 # The YAML loader and the schema check (PyYAML, jsonschema) load on first use:
 # `sac agent status NAME` needs neither.
+# An agent's or a reservation's name; an agent's may not start with the second
+# (sac-res-<pool> is reservation <pool>'s job name, sac-<name> an agent's).
+NAME_PATTERN = r"[a-z][a-z0-9-]{0,47}"
+RESERVATION_JOB_PREFIX = "res-"
+
+
+def is_name(text) -> bool:
+    import re  # loaded already by argparse and the YAML loader
+
+    return isinstance(text, str) and re.fullmatch(NAME_PATTERN, text) is not None
+
+
 DEFAULT_COMMAND = "claude"
 DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")

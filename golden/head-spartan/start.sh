@@ -374,17 +374,16 @@ walltime_at=$((walltime_at + 604800))
 # sbatch (a failed sbatch may have submitted all the same).
 sac_resubmitting=0
 sac_resubmit() {
-  local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2
+  local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2 grace
   local deadline=$((SECONDS + lead - 30))
   if ((sac_resubmitting)); then log "USR1 again while resubmitting: ignored"; return 0; fi
   # A stop in progress writes `stopped` first and takes it back if it fails:
   # give it 30 s (SAC_STOP_GRACE) to end the job or to fail, since USR1 comes
   # only once.
-  for ((attempt = 0; attempt < ${SAC_STOP_GRACE:-30}; attempt++)); do
+  for ((grace = 0; grace < ${SAC_STOP_GRACE:-30}; grace++)); do
     [[ -e $dir/stopped ]] || break
     sleep 1
   done
-  attempt=0
   if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; return 0; fi
   # No command substitution on the way in: bash can fail to parse one when a
   # second signal arrives in the middle of it.
