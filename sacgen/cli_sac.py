@@ -302,7 +302,8 @@ def cmd_agent_start(args) -> int:
             print(f"{o.name}: started in reservation {r['reservation']} (job {r.get('job_id')} on {r.get('node')})")
         elif o.ok:
             started += 1
-            print(f"{o.name}: submitted job {r.get('job_id')} on {o.host} (PENDING)")
+            gone = f"; cancelled job(s) {', '.join(r['replaced'])}" if r.get("replaced") else ""
+            print(f"{o.name}: submitted job {r.get('job_id')} on {o.host} (PENDING){gone}")
         elif r.get("already"):
             already += 1
             if o.name in named:

@@ -183,6 +183,7 @@ name=head-spartan
 jobname=sac-$name
 dir="$sac_root/agents/$name"
 force=0
+replaced=""
 if [[ ${1:-} == --force ]]; then force=1; fi
 
 sac_fail() {
@@ -212,6 +213,9 @@ fi
 if [[ -n $chain ]]; then
   sac_current_v current "$chain"
   if ((force)); then
+    while IFS= read -r line; do
+      [[ -n $line ]] && replaced+=" ${line%%|*}"
+    done <<<"$chain"
     rm -f "$dir"/successor.*
     : >"$dir/stopped"
     sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
@@ -608,9 +612,16 @@ fi
 if [[ -z $job ]]; then
   # sbatch can fail yet have submitted: look before reporting failure.
   sac_chain_v chain "$jobname" || chain=""
-  sac_current_v job "$chain"
+  fresh=""
+  while IFS= read -r line; do
+    # Not one of the jobs just cancelled: they may still be listed, ending.
+    [[ -n $line && " $replaced " != *" ${line%%|*} "* ]] && fresh+=$line$'\n'
+  done <<<"$chain"
+  sac_current_v job "$fresh"
   job=${job%%|*}
   [[ -n $job ]] || sac_fail "sbatch failed on $sac_host: ${out//$'\n'/ }"
 fi
 printf '%s\n' "$job" >>"$dir/submitted"
-sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$job"),\"state\":\"PENDING\",\"dir\":$(sac_json "$dir")}"
+replaced_json=""
+for old in $replaced; do replaced_json+=${replaced_json:+,}$(sac_json "$old"); done
+sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$job"),\"state\":\"PENDING\",\"replaced\":[$replaced_json],\"dir\":$(sac_json "$dir")}"

@@ -185,6 +185,28 @@ fake_agent_session() {
   assert_eq "$(calls sbatch)" 0
 }
 
+@test "start.sh --force: cancels the live chain by name, submits once, reports the cancelled jobs" {
+  squeue_add sac-ctl 101 RUNNING node1
+  squeue_add sac-ctl 102 PENDING
+  run bash "$BUILT/start.sh" --force
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .job_id == "200" and .replaced == ["101", "102"]'
+  file_has "$STUB/scancel.log" "-u $SAC_USER -n sac-ctl"
+  assert_eq "$(calls sbatch)" 1
+  has_word "$STUB/sbatch.argv.1" --dependency=singleton
+  [ ! -e "$DIR/stopped" ]
+}
+
+@test "start.sh --force when sbatch fails: never reports a cancelled job, still listed, as the new one" {
+  squeue_add sac-ctl 101 RUNNING node1
+  echo 5 >"$STUB/sbatch.fail"
+  run bash "$BUILT/start.sh" --force
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("sbatch failed"))'
+}
+
 @test "start.sh when sbatch fails but submitted: finds the job, reports it" {
   : >"$STUB/sbatch.fail_submitted"
   run bash "$BUILT/start.sh"

@@ -152,6 +152,27 @@ def test_attach_in_a_real_pty(cluster, sac, stub, tmp_path, term):
     assert sac.status(name)["session_alive"] is True
 
 
+def test_start_force_replaces_the_running_job_with_exactly_one_new_one(cluster, sac, stub):
+    name = unique("frc")
+    path = sac.agent_yaml(name, agent_spec(cluster, stub, name))
+    assert sac("agent", "start", path).returncode == 0
+    old = wait_running(cluster, sac, name)["job_id"]
+    before = sac.ssh_calls()
+    r = sac("agent", "start", "--force", path)
+    assert r.returncode == 0, r.stderr
+    assert sac.ssh_calls() - before == 1
+    assert f"cancelled job(s) {old}" in r.stdout, r.stdout
+    new = r.stdout.split("submitted job ")[1].split()[0]
+    assert new != old
+    wait_running(cluster, sac, name, job=new)
+    cluster.wait_job_gone(old)
+    out = cluster.run(["squeue", "-h", "-n", f"sac-{name}", "-o", "%i"]).stdout.split()
+    assert out == [new]
+    cluster.wait_for(lambda: len(records(cluster, name)) == 2, 20, "the agent started again")
+    assert sac("agent", "stop", name).returncode == 0
+    cluster.wait_job_gone(new)
+
+
 def test_resubmit_exactly_one_successor_and_status_follows(cluster, sac, stub):
     name = unique("rsb")
     assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0
