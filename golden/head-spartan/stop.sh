@@ -124,11 +124,15 @@ name=head-spartan
 jobname=sac-$name
 dir="$sac_root/agents/$name"
 
+who=$name
+# Cancels the chain of jobs named $jobname, the running one and any queued
+# successor; sets ids (the cancelled ids, as JSON strings). $who is the name in
+# the result, $dir the folder whose stopped marker turns resubmission off.
 sac_fail() {
   # Nothing was stopped: the marker set below must not keep the chain from
   # resubmitting.
   [[ -z ${marked:-} ]] || rm -f "$dir/stopped"
-  sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "$1")}"
+  sac_result "{\"ok\":false,\"name\":$(sac_json "$who"),\"error\":$(sac_json "$1")}"
   exit 1
 }
 
@@ -144,7 +148,7 @@ while IFS='|' read -r j _; do
 done <<<"$chain"
 if [[ -n $ids ]]; then
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
-  # By name: every job of the chain, the running one and any queued successor.
+  # By name: every job of the chain.
   out=$("$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
 fi
 sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"cancelled\":[${ids}]}"

@@ -124,16 +124,19 @@ pool=lab-pool
 jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
 
+who=$pool
+# Cancels the chain of jobs named $jobname, the running one and any queued
+# successor; sets ids (the cancelled ids, as JSON strings). $who is the name in
+# the result, $dir the folder whose stopped marker turns resubmission off.
 sac_fail() {
   # Nothing was stopped: the marker set below must not keep the chain from
   # resubmitting.
   [[ -z ${marked:-} ]] || rm -f "$dir/stopped"
-  sac_result "{\"ok\":false,\"name\":$(sac_json "$pool"),\"error\":$(sac_json "$1")}"
+  sac_result "{\"ok\":false,\"name\":$(sac_json "$who"),\"error\":$(sac_json "$1")}"
   exit 1
 }
 
-# First the marker, so that a resubmit trap running right now submits nothing;
-# the tenants' manifest is emptied once the jobs are cancelled.
+# First the marker, so that a resubmit trap running right now submits nothing.
 marked=""
 if [[ -d $dir && ! -e $dir/stopped ]]; then : >"$dir/stopped" && marked=1; fi
 if ! sac_chain_v chain "$jobname"; then
@@ -145,7 +148,9 @@ while IFS='|' read -r j _; do
 done <<<"$chain"
 if [[ -n $ids ]]; then
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
+  # By name: every job of the chain.
   out=$("$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
 fi
+# The tenants' manifest is emptied once the jobs are cancelled.
 [[ ! -d $dir ]] || rm -f "$dir"/tenants/*
 sac_result "{\"ok\":true,\"name\":$(sac_json "$pool"),\"cancelled\":[${ids}]}"
