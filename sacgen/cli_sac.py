@@ -207,6 +207,13 @@ def _err(msg: str) -> None:
     print(f"sac: {msg}", file=sys.stderr)
 
 
+def _err_failed(outcomes: list, lead: str = "") -> None:
+    """One stderr line per outcome that did not succeed, naming what it was about."""
+    for o in outcomes:
+        if not o.ok:
+            _err(f"{o.name}: {lead}{o.error or o.result.get('error')}")
+
+
 def _print_json(obj) -> None:
     import json
 
@@ -286,10 +293,12 @@ def cmd_agent_start(args) -> int:
     else:
         named = {s.name for s in ops.resolve_agents(args.targets, False)} if args.targets else set()
     outcomes = ops.start(specs, args.force)
-    status = ops.exit_status([o for o in outcomes if o.ok or not o.result.get("already") or o.name in named])
+    counted = [o for o in outcomes if o.ok or not o.result.get("already") or o.name in named]
+    status = ops.exit_status(counted)
     if args.json:
         _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
                      for o in outcomes])
+        _err_failed(counted)
         return status
     started = already = failed = 0
     for o in outcomes:
@@ -351,9 +360,7 @@ def cmd_list(args) -> int:
             rows.append([o.name, r.get("runtime") or "?", o.host, r.get("job_id") or "-", r.get("state"),
                          r.get("node") or "-", alive, r.get("reservation") or "-"])
         print(_table(rows))
-    for o in outcomes:
-        if o.result.get("state") == "UNKNOWN":
-            _err(f"{o.name}: could not ask: {o.result.get('error')}")
+    _err_failed(outcomes, "could not ask: ")
     return ops.exit_status(outcomes)
 
 
@@ -398,9 +405,7 @@ def cmd_agent_stop(args) -> int:
     if args.json:
         _print_json([{"name": o.name, "host": o.host, "ok": o.ok, **o.result, "error": o.error or None}
                      for o in outcomes])
-        for o in outcomes:
-            if not o.ok:
-                _err(f"{o.name}: {o.error}")
+        _err_failed(outcomes)
         return ops.exit_status(outcomes)
     for o in outcomes:
         r = o.result
@@ -543,9 +548,7 @@ def cmd_res_list(args) -> int:
     else:
         for o in outcomes:
             print(_res_line(o.result))
-    for o in outcomes:
-        if not o.ok:
-            _err(f"{o.name}: could not ask: {o.error or o.result.get('error')}")
+    _err_failed(outcomes, "could not ask: ")
     return ops.exit_status(outcomes)
 
 

@@ -202,6 +202,16 @@ def test_an_unreachable_host_is_exit_3_with_one_line_on_stderr_whatever_the_outp
     assert code == 3 and "cannot reach host h" in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_start_on_an_unreachable_host_is_exit_3_with_one_line_on_stderr(json_flag, tmp_path, monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _remote(monkeypatch, unreachable=True)
+    code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml"), *json_flag])
+    assert code == 3 and err == "sac: head-spartan: cannot reach host spartan: refused\n", err
+
+
 def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
