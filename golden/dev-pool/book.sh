@@ -350,6 +350,13 @@ log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
 printf '%s\n' "$job" >>"$dir/jobs"
 log "reservation $pool: job $job on $sac_host"
+# Released (sac reservations release) while the walltime trap of the job
+# before was submitting this one: the release cancelled what the queue showed,
+# and this job came in a moment later. book.sh takes the marker away first.
+if [[ -e $dir/stopped ]]; then
+  log "reservation $pool was released: this job ends without serving"
+  exit 0
+fi
 
 # Should the job end before it serves (a hold body that exits, a failure),
 # a waiting `book` is told at once, not left to wait out its deadline.
@@ -392,9 +399,11 @@ sac_resubmit() {
   fi
   sac_resubmitting=1
   exec {lockfd}>>"$dir/resubmit.lock"
-  flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
   while :; do
     attempt=$((attempt + 1))
+    # Held from the look at the queue to the end of sbatch, never while
+    # waiting to retry: a stop takes it to wait for an sbatch in flight.
+    flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
     if sac_chain_v out "$jobname"; then
       id=""
       while IFS='|' read -r line _; do
@@ -427,6 +436,7 @@ sac_resubmit() {
       fi
       log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
     fi
+    flock -u "$lockfd"
     if ((SECONDS + delay > deadline)); then
       log "giving up resubmitting: walltime is near"
       break

@@ -366,6 +366,13 @@ log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
 printf '%s\n' "$job" >>"$dir/jobs"
 log "agent $name: job $job on $sac_host"
+# Stopped (sac agent stop) while the walltime trap of the job before was
+# submitting this one: the stop cancelled what the queue showed, and this job
+# came in a moment later. start.sh takes the marker away before it submits.
+if [[ -e $dir/stopped ]]; then
+  log "agent $name was stopped: this job ends without starting it"
+  exit 0
+fi
 # When the walltime kill is due (SLURM sends it at walltime or up to 30 s later,
 # never earlier): an agent that ends before then ended by itself.
 # (printf %(%s)T, not EPOCHSECONDS: bash 4.2 has no EPOCHSECONDS.)
@@ -400,9 +407,11 @@ sac_resubmit() {
   fi
   sac_resubmitting=1
   exec {lockfd}>>"$dir/resubmit.lock"
-  flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
   while :; do
     attempt=$((attempt + 1))
+    # Held from the look at the queue to the end of sbatch, never while
+    # waiting to retry: a stop takes it to wait for an sbatch in flight.
+    flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
     if sac_chain_v out "$jobname"; then
       id=""
       while IFS='|' read -r line _; do
@@ -435,6 +444,7 @@ sac_resubmit() {
       fi
       log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
     fi
+    flock -u "$lockfd"
     if ((SECONDS + delay > deadline)); then
       log "giving up resubmitting: walltime is near"
       break

@@ -136,9 +136,15 @@ sac_fail() {
   exit 1
 }
 
-# First the marker, so that a resubmit trap running right now submits nothing.
+# First the marker, so that a resubmit trap running right now submits nothing;
+# then the trap's lock, so that an sbatch it has already begun has ended (and
+# its job is in the queue, to be cancelled below) before the queue is read.
 marked=""
 if [[ -d $dir && ! -e $dir/stopped ]]; then : >"$dir/stopped" && marked=1; fi
+if [[ -n $marked ]] && exec {lockfd}>>"$dir/resubmit.lock"; then
+  flock -w 20 "$lockfd" || true # a lock that cannot be had: the next job's own look at the marker
+  exec {lockfd}>&-
+fi
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
 fi

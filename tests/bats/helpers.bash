@@ -273,6 +273,7 @@ assert_eq() {
 #            $STUB/sbatch.fail_submitted exists: the next call submits (queues the
 #            job in squeue.state) and still exits 1, then the file is removed.
 #            $STUB/sbatch.no_queue exists: successful submissions do not show in squeue.
+#            $STUB/sbatch.delay holds S: each call takes S seconds before it queues the job.
 #            Otherwise prints the next id (200, 201, ...) and queues it PENDING.
 #   squeue   $STUB/squeue.state lines "JOBNAME|id|state|node|time_left|reason";
 #            prints the lines of the job name given with -n, without the name.
@@ -311,6 +312,7 @@ script=${!#}
 if [[ -z $name && -r $script ]]; then
   name=$(sed -n 's/^#SBATCH --job-name=//p' "$script" | head -n 1)
 fi
+[[ ! -e $d/sbatch.delay ]] || sleep "$(<"$d/sbatch.delay")"
 fails=$(cat "$d/sbatch.fail" 2>/dev/null || echo 0)
 if ((fails > 0)); then
   echo $((fails - 1)) >"$d/sbatch.fail"

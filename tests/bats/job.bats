@@ -233,6 +233,30 @@ EOF
   assert_eq "$(calls sbatch)" 0
 }
 
+@test "a stop while the walltime trap's sbatch is in flight waits for it and cancels the successor it made too" {
+  sac_build r14 "$(agent_json r14)"
+  launch r14
+  echo 2 >"$STUB/sbatch.delay"
+  kill -USR1 "$JOB_PID"
+  wait_for 4 count_is sbatch 1 || { show_job_output; false; }
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["101", "200"]'
+}
+
+@test "a job of a stopped agent (a successor that came in after the stop) ends at once without starting it" {
+  sac_build r13 "$(agent_json r13)"
+  install_agent r13
+  : >"$AGENT_DIR/stopped"
+  export SLURM_JOB_ID=102
+  run timeout 10 bash "$AGENT_DIR/job.sbatch" 3>&-
+  [ "$status" -eq 0 ]
+  [[ $output == *"agent r13 was stopped: this job ends without starting it"* ]]
+  refute tmux -L sac-r13 has-session -t =sac-r13 2>/dev/null
+  refute agent_started r13
+}
+
 @test "USR1 during a stop that then fails (its marker taken back): the trap waits, then resubmits" {
   sac_build r10 "$(agent_json r10)"
   launch r10

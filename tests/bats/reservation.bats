@@ -99,6 +99,18 @@ start_reservation() {
   refute tenant_up
 }
 
+@test "reservation.sbatch of a released reservation (a successor that came in after the release): serves nothing" {
+  prepare_reservation
+  : >"$RESDIR/stopped"
+  export SLURM_JOB_ID=302
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 10 job_ended || { show_job_output; false; }
+  [ "$(job_status)" -eq 0 ]
+  grep -F "was released: this job ends without serving" "$JOB_OUT"
+  refute server_up
+  [ ! -e "$RESDIR/running.302" ]
+}
+
 @test "reservation.sbatch that cannot start its tmux server: fails, no running file" {
   prepare_reservation
   # tmux refuses a socket directory that others may write to.
