@@ -508,7 +508,9 @@ for ((i = 0; i < 150; i++)); do
   ((i > 0)) || log "the session of an earlier job of $name is still here; waiting for it to end"
   sleep 0.2
 done
-if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo"; then
+# Whatever the user's tmux.conf says (the server reads it), the session made
+# detached must stay, and its pane must close when the agent's session ends.
+if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo" \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
   sac_abort "could not start tmux session $session (tmux -L $socket)"
 fi
 # session.sh marks that it holds the fifo. Should the pane die before that, no

@@ -467,9 +467,11 @@ set -u +e
 
 # The tmux server is started by this script, so it and every session on it
 # (the tenants) live in the job's own cgroup. Sessions created by a step's
-# process would be killed when the step ends.
+# process would be killed when the step ends. Whatever the user's tmux.conf
+# says (the server reads it), sessions made detached must stay, and a pane must
+# close when its program ends (a dead pane would look like a live tenant).
 server=lab
-if ! tmux -L "$server" new-session -d -s _root 'sleep infinity'; then
+if ! tmux -L "$server" new-session -d -s _root 'sleep infinity' \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
   log "could not start tmux server $server (is another reservation on this node using the same name?)"
   # Tell a waiting `book` at once, instead of letting it wait out its deadline.
   printf 'could not start tmux server %s on %s\n' "$server" "$sac_host" >"$dir/failed.$job"

@@ -314,6 +314,17 @@ EOF
   [ -z "$(find "$TMPDIR" -mindepth 1 -print -quit)" ]
 }
 
+@test "a tmux.conf that ends detached sessions and keeps dead panes changes nothing: the agent runs, and its end ends the session" {
+  printf 'set -g exit-unattached on\nset -g destroy-unattached on\nset -g remain-on-exit on\n' >"$HOME/.tmux.conf"
+  sac_build tc "$(agent_json tc)"
+  launch tc
+  stays_true 1 agent_alive tc
+  tmux -L sac-tc has-session -t =sac-tc
+  kill "$(<"$STUB/agent-tc.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  refute tmux -L sac-tc has-session -t =sac-tc 2>/dev/null
+}
+
 @test "an agent exiting 0 ends the job with status 0" {
   sac_build ok "$(agent_json ok)"
   make_agent ok

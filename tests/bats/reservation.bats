@@ -65,6 +65,17 @@ start_reservation() {
   job_alive
 }
 
+@test "reservation.sbatch with a tmux.conf that ends detached sessions and keeps dead panes: the server and tenants stay; a tenant that ends is gone" {
+  printf 'set -g exit-unattached on\nset -g destroy-unattached on\nset -g remain-on-exit on\n' >"$HOME/.tmux.conf"
+  start_reservation
+  wait_for 5 agent_started ten || { show_job_output; false; }
+  stays_true 1 server_up
+  tenant_up
+  kill "$(<"$STUB/agent-ten.pid")"
+  wait_for 5 refute tenant_up || { tmux -L srv list-panes -a -F '#{session_name} dead=#{pane_dead}'; false; }
+  server_up
+}
+
 @test "reservation.sbatch on USR1 submits one successor and keeps running (job, tmux server, tenants)" {
   start_reservation
   wait_for 5 agent_started ten
