@@ -80,7 +80,7 @@ sac_chain_v() {
     return 2
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+    if sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
       sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
@@ -92,7 +92,7 @@ sac_chain_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
     [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+    if ! sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
@@ -185,6 +185,11 @@ dir="$sac_root/agents/$name"
 force=0
 replaced=""
 if [[ ${1:-} == --force ]]; then force=1; fi
+
+# The job's shape is the YAML's and sac's: SBATCH_* variables of the login
+# shell (which override the script's directives) are dropped for what they set, and kept
+# as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
+sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_QOS SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
 sac_fail() {
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "$1")}"
@@ -298,7 +303,7 @@ sac_chain_v() {
     return 2
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+    if sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
       sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
@@ -310,7 +315,7 @@ sac_chain_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
     [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+    if ! sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
@@ -361,6 +366,11 @@ session=sac-$name
 job=${SLURM_JOB_ID:?job.sbatch must run under SLURM}
 # Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
 sbatch=""
+
+# The job's shape is the YAML's and sac's: SBATCH_* variables of the login
+# shell (which override the script's directives) are dropped for what they set, and kept
+# as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
+sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_QOS SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
 log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
@@ -433,7 +443,7 @@ sac_resubmit() {
       log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
       break
     else
-      out=$("$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
+      out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
         --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
       rc=$?
       sac_job_id_v id "$out"
@@ -626,7 +636,7 @@ rm -f "$dir/stopped"
 export SAC_SLURM_BIN=${sbatch%/*}
 # singleton: a job replaced with --force may still be ending; never overlap it.
 job=""
-if out=$("$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1); then
+if out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/job.sbatch" 2>&1); then
   sac_job_id_v job "$out"
 fi
 if [[ -z $job ]]; then

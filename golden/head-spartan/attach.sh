@@ -55,7 +55,7 @@ sac_chain_v() {
     return 2
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+    if sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
       sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
@@ -67,7 +67,7 @@ sac_chain_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
     [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+    if ! sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi

@@ -85,7 +85,7 @@ sac_chain_v() {
     return 2
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+    if sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
       sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
@@ -97,7 +97,7 @@ sac_chain_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
     [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+    if ! sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
@@ -189,6 +189,11 @@ jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
 wait_for=${1:-300}
 [[ $wait_for =~ ^[0-9]+$ ]] || wait_for=300
+
+# The job's shape is the YAML's and sac's: SBATCH_* variables of the login
+# shell (which override the script's directives) are dropped for what they set, and kept
+# as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
+sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_ACCOUNT SBATCH_QOS SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
 sac_fail() {
   sac_result "{\"ok\":false,\"name\":$(sac_json "$pool"),\"error\":$(sac_json "$1")}"
@@ -286,7 +291,7 @@ sac_chain_v() {
     return 2
   fi
   if [[ -z ${SAC_SNAPSHOT:-} ]]; then
-    if sac_c=$("$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
+    if sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -n "$2" -o '%i|%T|%N|%L|%r' 2>&1); then
       sac_jobs_only_v "$1" "$sac_c" 1
       return 0
     fi
@@ -298,7 +303,7 @@ sac_chain_v() {
   sac_snap="$sac_root/.snapshot-$SAC_SNAPSHOT.squeue"
   if [[ ! -e $sac_snap ]]; then
     [[ -d $sac_root ]] || mkdir -p "$sac_root" || { printf -v "$1" 'cannot create %s' "$sac_root"; return 2; }
-    if ! sac_c=$("$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
+    if ! sac_c=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -u "$sac_user" -o '%j|%i|%T|%N|%L|%r' 2>&1); then
       printf -v "$1" '%s' "${sac_c%%$'\n'*}"
       return 2
     fi
@@ -346,6 +351,11 @@ lead=7200
 job=${SLURM_JOB_ID:?reservation.sbatch must run under SLURM}
 # Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
 sbatch=""
+
+# The job's shape is the YAML's and sac's: SBATCH_* variables of the login
+# shell (which override the script's directives) are dropped for what they set, and kept
+# as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
+sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_ACCOUNT SBATCH_QOS SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
 log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
@@ -426,7 +436,7 @@ sac_resubmit() {
       log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
       break
     else
-      out=$("$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
+      out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
         --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
       rc=$?
       sac_job_id_v id "$out"
@@ -514,7 +524,7 @@ printf '%s\n' true >"$dir/persistent"
 
 export SAC_SLURM_BIN=${sbatch%/*}
 job=""
-if out=$("$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/reservation.sbatch" 2>&1); then
+if out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$dir/reservation.sbatch" 2>&1); then
   sac_job_id_v job "$out"
 fi
 if [[ -z $job ]]; then

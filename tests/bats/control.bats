@@ -176,6 +176,18 @@ fake_agent_session() {
   file_has "$DIR/submitted" 200
 }
 
+@test "start.sh: the login shell's SBATCH_* settings never override sac's options or the YAML's, and stay defaults for the rest; SQUEUE_* never reach squeue" {
+  export SBATCH_JOB_NAME=other SBATCH_SIGNAL=B:TERM@60 SBATCH_OPEN_MODE=truncate SBATCH_EXPORT=NONE \
+    SBATCH_ARRAY_INX=1-4 SBATCH_TIMELIMIT=5 SBATCH_ACCOUNT=lab SBATCH_PARTITION=short \
+    SQUEUE_STATES=all SQUEUE_PARTITION=short SQUEUE_NAMES=other
+  run bash "$BUILT/start.sh"
+  [ "$status" -eq 0 ]
+  # The YAML sets the time limit, not the account nor the partition.
+  assert_eq "$(cat "$STUB/sbatch.env.1")" $'SBATCH_ACCOUNT=lab\nSBATCH_PARTITION=short'
+  [ -e "$STUB/squeue.env" ] && [ ! -s "$STUB/squeue.env" ]
+  assert_eq "$(calls squeue)" 1
+}
+
 @test "start.sh when the agent already runs: refuses, no sbatch" {
   squeue_add sac-ctl 101 RUNNING node1
   run bash "$BUILT/start.sh"

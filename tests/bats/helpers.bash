@@ -274,10 +274,12 @@ assert_eq() {
 #            job in squeue.state) and still exits 1, then the file is removed.
 #            $STUB/sbatch.no_queue exists: successful submissions do not show in squeue.
 #            $STUB/sbatch.delay holds S: each call takes S seconds before it queues the job.
+#            $STUB/sbatch.env.N: the SBATCH_* variables call N saw.
 #            Otherwise prints the next id (200, 201, ...) and queues it PENDING.
 #   squeue   $STUB/squeue.state lines "JOBNAME|id|state|node|time_left|reason";
 #            prints the lines of the job name given with -n, without the name.
 #            $STUB/squeue.fail exists: fails like an unreachable slurmctld.
+#            $STUB/squeue.env: the SQUEUE_* variables every call saw.
 #            Insists on the output format the scripts are written for.
 #   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
 #   srun     records to $STUB/srun.log, strips its options, execs the command here;
@@ -306,6 +308,7 @@ n=$(($(cat "$d/sbatch.count" 2>/dev/null || echo 0) + 1))
 echo "$n" >"$d/sbatch.count"
 printf '%s\0' "$@" >"$d/sbatch.argv.$n"
 printf '%s\n' "$*" >>"$d/sbatch.log"
+env | grep '^SBATCH_' | sort >"$d/sbatch.env.$n"
 name=""
 for a; do case $a in --job-name=*) name=${a#--job-name=} ;; esac; done
 script=${!#}
@@ -335,6 +338,7 @@ printf '%s\n' "$id"
 EOF
   _stub squeue <<'EOF'
 printf '%s\n' "$*" >>"$d/squeue.log"
+env | grep '^SQUEUE_' >>"$d/squeue.env"
 [[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
 if [[ -e $d/squeue.fail ]]; then
   echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2

@@ -134,6 +134,16 @@ EOF
   assert_eq "$(calls sbatch)" 1
 }
 
+@test "the trap's sbatch drops the SBATCH_* settings the job inherited that would change sac's options or the YAML's" {
+  sac_build r15 "$(agent_json r15)"
+  export SBATCH_JOB_NAME=other SBATCH_SIGNAL=B:TERM@60 SBATCH_TIMELIMIT=5 SBATCH_QOS=low SBATCH_EXPORT=NONE
+  launch r15
+  kill -USR1 "$JOB_PID"
+  wait_for 2 count_is sbatch 1 || { show_job_output; false; }
+  assert_eq "$(cat "$STUB/sbatch.env.1")" "SBATCH_QOS=low"
+  wait_for 2 file_has "$AGENT_DIR/successor.101" 200
+}
+
 @test "a second USR1 submits no second successor" {
   sac_build r2 "$(agent_json r2)"
   launch r2

@@ -151,6 +151,14 @@ start_reservation() {
   assert_eq "$(last_word "$STUB/sbatch.argv.1")" "$RESDIR/reservation.sbatch"
 }
 
+@test "book.sh: the login shell's SBATCH_* settings never override sac's options or the reservation's" {
+  export SBATCH_JOB_NAME=other SBATCH_MEM_PER_CPU=1G SBATCH_TIMELIMIT=5 SBATCH_ACCOUNT=lab SQUEUE_STATES=all
+  run bash "$RES_BUILT/book.sh" 0
+  [ "$status" -eq 0 ]
+  assert_eq "$(cat "$STUB/sbatch.env.1")" "SBATCH_ACCOUNT=lab"
+  [ ! -s "$STUB/squeue.env" ]
+}
+
 @test "book.sh waits for the job's running file, then reports RUNNING on its node" {
   (bash "$RES_BUILT/book.sh" 10 >"$SAC_T/book.out" 2>&1 3>&-; echo "$?" >"$SAC_T/book.rc") &
   SAC_WRAPPERS+=("$!")
