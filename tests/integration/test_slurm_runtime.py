@@ -173,6 +173,34 @@ def test_start_force_replaces_the_running_job_with_exactly_one_new_one(cluster, 
     cluster.wait_job_gone(new)
 
 
+def test_the_login_shells_sbatch_and_squeue_settings_do_not_change_sacs_jobs(cluster, sac, stub):
+    """SBATCH_* override a batch script's directives and SQUEUE_* filter squeue:
+    set in the login profile, they must not rename the job, change its time
+    limit or make a cancelled job look alive."""
+    name = unique("envs")
+    bashrc = cluster.home / ".bashrc"
+    assert not bashrc.exists()
+    bashrc.write_text("export SBATCH_JOB_NAME=renamed SBATCH_TIMELIMIT=2 SBATCH_OPEN_MODE=truncate "
+                      "SQUEUE_STATES=all\n")
+    os.chown(bashrc, *_ids(cluster))
+    try:
+        path = sac.agent_yaml(name, agent_spec(cluster, stub, name))
+        assert sac("agent", "start", path).returncode == 0
+        job = wait_running(cluster, sac, name)["job_id"]
+        assert cluster.job_field(job, "%j|%l") == f"sac-{name}|30:00"
+        assert sac("agent", "stop", name).returncode == 0
+        cluster.wait_job_gone(job)
+        assert sac.status(name)["state"] == "ABSENT"
+        r = sac("agent", "start", path)
+        assert r.returncode == 0, r.stderr
+        new = r.stdout.split("submitted job ")[1].split()[0]
+        wait_running(cluster, sac, name, job=new)
+        assert sac("agent", "stop", name).returncode == 0
+        cluster.wait_job_gone(new)
+    finally:
+        bashrc.unlink()
+
+
 def test_resubmit_exactly_one_successor_and_status_follows(cluster, sac, stub):
     name = unique("rsb")
     assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0
