@@ -23,7 +23,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -206,6 +206,24 @@ sac_in_job() {
   "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
+# sac_lock NAME: agent NAME's lock on this host, held until the script ends, so
+# that its starts and stops take turns; non-zero when it is not had in 60 s.
+sac_lock() {
+  local sac_fd
+  [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
+  exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
+  flock -w 60 "$sac_fd"
+}
+
+# sac_enter_v VAR POOL NAME: tenant NAME on reservation POOL's manifest; VAR is
+# 1 when the entry is made now, 0 when it was there (or cannot be made).
+sac_enter_v() {
+  printf -v "$1" 0
+  if [[ ! -e $sac_root/reservations/$2/tenants/$3 ]]; then
+    : >"$sac_root/reservations/$2/tenants/$3" && printf -v "$1" 1
+  fi
+}
+
 # Create tenant sessions on a reservation's tmux server, all in ONE step.
 # Usage: sac_launch JOB NODE SERVER SESSION SCRIPT [SESSION SCRIPT ...]
 # Prints "@<outcome> <session>" per session: started, already, died, failed, noserver.
@@ -289,15 +307,16 @@ sac_reason_v() {
   printf -v "$1" '%s' "$sac_why"
 }
 
-# The result of one tenant's launch (from sac_launch's output); a started tenant
-# goes on the reservation's manifest, which its successor job relaunches.
-# Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT
+# The result of one tenant's launch (from sac_launch's output). Its entry on the
+# reservation's manifest (which the successor job relaunches) was made before
+# the launch -- so that an agent that ends at once takes it away for good --
+# and is taken back if the launch failed and the entry was made for it (FRESH 1).
+# Usage: sac_tenant_result NAME POOL JOB NODE SERVER LAUNCH_OUTPUT FRESH
 sac_tenant_result() {
   local name=$1 pool=$2 job=$3 node=$4 server=$5 out=$6 outcome reason error="" already=false json
   sac_outcome_v outcome "sac-$name" "$out"
   case $outcome in
     @started | @already)
-      : >"$sac_root/reservations/$pool/tenants/$name"
       if [[ $outcome == @already ]]; then already=true; fi
       sac_obj_v json ok:r true name:s "$name" reservation:s "$pool" job_id:s "$job" node:s "$node" already:r "$already"
       sac_result "$json"
@@ -312,6 +331,7 @@ sac_tenant_result() {
       fi ;;
     *) error="could not start session sac-$name in job $job on $node: ${out//$'\n'/ }" ;;
   esac
+  [[ $7 != 1 ]] || rm -f "$sac_root/reservations/$pool/tenants/$name"
   sac_obj_v json ok:r false name:s "$name" reservation:s "$pool" error:s "$error"
   sac_result "$json"
   return 1
@@ -324,6 +344,8 @@ dir="$sac_root/agents/$name"
 session=sac-$name
 
 sac_fail() {
+  # A manifest entry made for this start, which did not happen.
+  [[ ${fresh:-} != 1 ]] || rm -f "$resdir/tenants/$name"
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"error\":$(sac_json "$1")}"
   exit 1
 }
@@ -420,6 +442,12 @@ rm -f "$sac_root/reservations/$pool/tenants/$name"
 } >>"$log" 2>&1
 exit "$status"
 SAC_EOF
+if [[ -z ${SAC_LAUNCH_BATCH:-} ]]; then
+  # A stop of this agent at the same moment waits, or is waited for.
+  # (With --all, launch-queue.sh takes the lock.)
+  sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
+  sac_enter_v fresh "$pool" "$name"
+fi
 
 # Usage: start.sh [JOB NODE]: the reservation's job as sac last saw it. The
 # step that creates the session goes straight into it: a step runs only in a
@@ -430,7 +458,7 @@ if [[ -z ${SAC_LAUNCH_BATCH:-} && -n ${2:-} ]]; then
   out=$(sac_step_wait=2 sac_launch "$1" "$2" "$server" "$session" "$dir/session.sh")
   sac_outcome_v outcome "$session" "$out"
   if [[ -n $outcome ]]; then
-    sac_tenant_result "$name" "$pool" "$1" "$2" "$server" "$out"
+    sac_tenant_result "$name" "$pool" "$1" "$2" "$server" "$out" "$fresh"
     exit
   fi
 fi
@@ -452,4 +480,4 @@ if [[ -n ${SAC_LAUNCH_BATCH:-} ]]; then
   exit 0
 fi
 out=$(sac_launch "$res_job" "$res_node" "$server" "$session" "$dir/session.sh")
-sac_tenant_result "$name" "$pool" "$res_job" "$res_node" "$server" "$out"
+sac_tenant_result "$name" "$pool" "$res_job" "$res_node" "$server" "$out" "$fresh"

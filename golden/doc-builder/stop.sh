@@ -20,7 +20,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -185,6 +185,15 @@ sac_in_job() {
   "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
+# sac_lock NAME: agent NAME's lock on this host, held until the script ends, so
+# that its starts and stops take turns; non-zero when it is not had in 60 s.
+sac_lock() {
+  local sac_fd
+  [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
+  exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
+  flock -w 60 "$sac_fd"
+}
+
 # Kill tenant sessions on a reservation's tmux server, all in ONE step.
 # Usage: sac_kill JOB NODE SERVER SESSION [SESSION ...]
 # Prints "@<outcome> <session>" per session: killed, none (not there), failed.
@@ -235,6 +244,12 @@ fi
 sac_reservation_job "$pool"
 # Off the manifest first, so that a successor job does not relaunch it.
 rm -f "$resdir/tenants/$name"
+if [[ -z ${SAC_STOP_BATCH:-} ]]; then
+  # A start of this agent at the same moment waits, or is waited for (and its
+  # manifest entry goes again). (With --all, stop-queue.sh takes the lock.)
+  sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
+  rm -f "$resdir/tenants/$name"
+fi
 killed=false
 if [[ $res_state == RUNNING && -n ${SAC_STOP_BATCH:-} ]]; then
   # Part of `sac agent stop --all`: the session is killed with the others of its

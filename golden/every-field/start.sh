@@ -21,7 +21,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -177,6 +177,15 @@ sac_current_v() {
   done <<<"$2"
   printf -v "$1" '%s' "$sac_best"
 }
+
+# sac_lock NAME: agent NAME's lock on this host, held until the script ends, so
+# that its starts and stops take turns; non-zero when it is not had in 60 s.
+sac_lock() {
+  local sac_fd
+  [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
+  exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
+  flock -w 60 "$sac_fd"
+}
 # ------------------------------------------------------------------------------
 
 name=every-field
@@ -203,8 +212,7 @@ hook="$HOME"/'hooks/module load.sh'
 umask 077
 { mkdir -p "$dir" && chmod 700 "$dir"; } || sac_fail "cannot create $dir on $sac_host"
 # Two starts of one agent at the same moment: the second waits here, then sees the first's job.
-exec {lockfd}>>"$dir/start.lock"
-flock -w 60 "$lockfd" || sac_fail "another start of $name is still running on $sac_host"
+sac_lock "$name" || sac_fail "another start of $name is still running on $sac_host"
 
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
@@ -269,7 +277,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
 
 # sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
 # then the directory sbatch was found in at submit time (compute nodes may have a

@@ -286,6 +286,7 @@ assert_eq() {
 #            as SLURM, only into a RUNNING job of squeue.state, on its node (-w);
 #            into a SUSPENDED one it waits (here: for ever) unless --immediate;
 #            $STUB/srun.fail: fails like a job that cannot take a step.
+#            $STUB/srun.linger holds S: the step ends S seconds after its command.
 #   sinfo    records; prints "mixed" (for -N: node7 mixed, node8 idle).
 #   $STUB/slurm.warn exists: sbatch and squeue write its text to stderr on every
 #            call, before and after their output, as a site's may (a deprecated
@@ -403,6 +404,13 @@ while (($#)); do
     *) break ;;
   esac
 done
+if [[ -e $d/srun.linger ]]; then
+  # A step that ends a while after its command (slurmstepd tearing down).
+  "$@"
+  rc=$?
+  sleep "$(<"$d/srun.linger")"
+  exit "$rc"
+fi
 exec "$@"
 EOF
   _stub sinfo <<'EOF'

@@ -401,6 +401,31 @@ no_session() { ! session_exists; }
   grep -F "exited with status 4" "$DIR/agent.log"
 }
 
+@test "tenant agent that exits while its launch step is still ending: not back on the manifest after it took itself off" {
+  reservation_up
+  echo "exit 4" >"$STUB/agent-ten.mode"
+  echo 1 >"$STUB/srun.linger"
+  run bash "$BUILT/start.sh" 3>&-
+  is_file "$DIR/last-exit"
+  [ ! -e "$RESDIR/tenants/ten" ]
+}
+
+@test "tenant stop.sh during its start.sh: the stop waits for the start, then the session is gone and off the manifest" {
+  reservation_up
+  printf '%s\n' 'sleep 1.5' >"$HOME/hooks/tenant hook.sh"
+  bash "$BUILT/start.sh" >"$SAC_T/start.out" 3>&- &
+  start_pid=$!
+  wait_for 3 file_has "$STUB/srun.log" "--jobid=301"
+  run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .killed == true'
+  wait "$start_pid"
+  grep -F '"ok":true' "$SAC_T/start.out"
+  no_session
+  [ ! -e "$RESDIR/tenants/ten" ]
+}
+
 # The launch waits for session.sh's report, not a fixed delay: what a set-up says.
 
 # start_fails WHY: start.sh fails with WHY, leaves no session and no manifest
