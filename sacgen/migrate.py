@@ -177,7 +177,7 @@ def migrate(file: str, pool: str) -> str:
         raise UsageError(f"{where}: cannot migrate this YAML layout (an alias or a merge key?); edit it by hand")
     write_atomically(target, new, where)
     return (f"{file}: now runtime: slurm-tenant in reservation {pool}. Next: `sac agent stop {spec.name}` "
-            f"(or let its job end), then `sac agent start {file}`")
+            f"(it stops the agent's job, as it was started), then `sac agent start {file}`")
 
 
 def write_atomically(target: Path, data: bytes, where: str) -> None:

@@ -194,7 +194,41 @@ def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step
 LAUNCH = "(launch)"
 
 
+def placement(runtime: str, host: str, reservation: str | None) -> str:
+    return f"in reservation {reservation} on {host}" if runtime == "slurm-tenant" else f"as runtime slurm on {host}"
+
+
+def moved_agents(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
+    """Agents the registry has running somewhere else than their YAML now says
+    (another runtime, reservation or host): starting them there would leave the
+    running one behind, out of reach of stop (which acts on the record). Each is
+    refused; `sac agent stop NAME` first (it stops what runs, as recorded)."""
+    out = []
+    for spec in specs:
+        rec = reg["agents"].get(spec.name)
+        if rec is None:
+            continue
+        try:
+            host = host_of(spec, reg)
+        except SacError:
+            continue  # said by start_plan
+        was = placement(rec.get("runtime"), rec.get("host"), rec.get("reservation"))
+        now = placement(spec.runtime, host, spec.reservation)
+        if was != now:
+            job = f" (job {rec['job_id']})" if rec.get("job_id") else ""
+            out.append(Outcome(spec.name, host, False, {"moved": True}, error=(
+                f"agent {spec.name} was started {was}{job}; its YAML now says {now}: stop it first "
+                f"(sac agent stop {spec.name} stops it where it runs), then start it again")))
+    return out
+
+
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
+    moved = moved_agents(specs, Registry().read())
+    if moved:
+        gone = {o.name for o in moved}
+        specs = [s for s in specs if s.name not in gone]
+        if not specs:
+            return moved
     items = start_plan(specs, force)
     tenants = {s.name for s in specs if s.tenant}
     outcomes = run_grouped(_batched(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
@@ -217,7 +251,7 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
                     reg["agents"][o.name] = rec
                 elif o.name not in reg["agents"]:
                     reg["stopped"][o.name] = rec
-    return outcomes
+    return moved + outcomes
 
 
 def _batched(items, members: set, env_key: str, label: str, helper: str):

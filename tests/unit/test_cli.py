@@ -212,6 +212,38 @@ def test_start_on_an_unreachable_host_is_exit_3_with_one_line_on_stderr(json_fla
     assert code == 3 and err == "sac: head-spartan: cannot reach host spartan: refused\n", err
 
 
+def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_runs_nothing(tmp_path, monkeypatch):
+    """Started as a tenant, its YAML now runtime slurm (or the other way, or
+    another reservation or host): starting it would leave the running one
+    behind, out of reach of stop."""
+    from sacgen import ops
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({
+        "agents": {"head-spartan": {"runtime": "slurm-tenant", "host": "spartan", "reservation": "dev-pool",
+                                    "job_id": "41"}},
+        "reservations": {"dev-pool": {"host": "spartan"}}}))
+    ran = []
+    monkeypatch.setattr(ops, "run_grouped", lambda items: ran.extend(items) or [])
+    path = str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")
+    code, out, err = _sac(["agent", "start", path])
+    assert code == 1 and ran == []
+    assert err == ("sac: head-spartan: agent head-spartan was started in reservation dev-pool on spartan (job 41); "
+                   "its YAML now says as runtime slurm on spartan: stop it first (sac agent stop head-spartan stops "
+                   "it where it runs), then start it again\n"), err
+    code, out, _ = _sac(["agent", "start", path, "--json"])
+    assert code == 1 and json.loads(out)[0]["moved"] is True
+    # Where it was started, it is an ordinary start.
+    _remote(monkeypatch, ok=True, job_id="42")
+    state = json.loads((tmp_path / "state.json").read_text())
+    state["agents"]["head-spartan"] = {"runtime": "slurm", "host": "spartan", "job_id": "40"}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    code, out, _ = _sac(["agent", "start", path])
+    assert code == 0 and "submitted job 42" in out
+
+
 def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
