@@ -223,6 +223,7 @@ def moved_agents(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
 
 
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
+    Registry().check_writable("started")
     moved = moved_agents(specs, Registry().read())
     if moved:
         gone = {o.name for o in moved}
@@ -458,6 +459,7 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
 
 
 def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
+    Registry().check_writable("booked")
     (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name,
                                                             private=spec.hold_body is not None))])
     if o.ok:

@@ -90,6 +90,18 @@ class Registry:
                                       "or mend it")
         return data
 
+    def check_writable(self, doing: str) -> None:
+        """Refuse, before DOING anything on a cluster, when what it did could not
+        be recorded: a job nothing here knows of is one no sac command reaches."""
+        probe = os.path.join(self.home, f".probe.{os.getpid()}")
+        try:
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.unlink(probe)
+        except OSError as e:
+            raise OperationFailed(f"cannot use {self.home} ({e.strerror or e}): it records what sac starts; "
+                                  f"nothing was {doing}") from None
+
     @contextlib.contextmanager
     def update(self):
         """Read-modify-write under the lock; the change lands only if the block succeeds."""

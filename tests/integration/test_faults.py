@@ -300,7 +300,13 @@ def test_read_only_state_folder_clear_error(cluster, sac, stub, tmp_path):
         r = sac("agent", "start", path, env={"SAC_HOME": str(mnt)})
         assert r.returncode == 1
         assert "Read-only file system" in r.stderr and "Traceback" not in r.stderr
+        assert "nothing was started" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
         assert json.loads((mnt / "state.json").read_text())["agents"] == {}
+        # Refused before anything ran: a job no sac command would know of.
+        assert cluster.run(["squeue", "-h", "-n", f"sac-{name}"]).stdout.strip() == ""
+        r = sac("reservations", "book", unique("ro"), "--host", cluster.host, "--no-wait",
+                env={"SAC_HOME": str(mnt)})
+        assert r.returncode == 1 and "nothing was booked" in r.stderr, r.stderr
     finally:
         subprocess.run(["umount", str(mnt)])
         cluster.run(["scancel", "-n", f"sac-{name}"])
