@@ -54,6 +54,16 @@ class RF(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
 
 
+def _count(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi, in plain digits."""
+    def parse(text: str) -> int:
+        if not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {lo} to {hi:,}")
+        return int(text)
+    parse.__name__ = "count"
+    return parse
+
+
 def _reservation_parsers(sub, prog_hint: str) -> None:
     book = sub.add_parser("book", help="book a reservation: submit its job and wait until it runs", formatter_class=RF,
                           epilog=f"example:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
@@ -71,7 +81,7 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
     book.add_argument("--resubmit-before", metavar="SECONDS", help="lead time of the walltime signal (default 3600)")
     book.add_argument("--hold-body", metavar="FILE", help="commands sourced in the job before the tmux server starts")
     book.add_argument("--no-wait", action="store_true", help="return once submitted")
-    book.add_argument("--wait-timeout", type=int, default=300, metavar="SECONDS",
+    book.add_argument("--wait-timeout", type=_count(0, 7 * 86400), default=300, metavar="SECONDS",
                       help="how long to wait for the job to run (default 300)")
     book.add_argument("--json", action="store_true")
     get = sub.add_parser("get", help="live state of a reservation", formatter_class=RF,
@@ -111,7 +121,7 @@ def _agent_parsers(asub) -> None:
     lg = asub.add_parser("logs", help="last lines of the agent's pane (or its log once the session is gone)",
                          formatter_class=RF, epilog="example:\n  sac agent logs head-spartan -n 100")
     lg.add_argument("name", metavar="NAME")
-    lg.add_argument("-n", "--lines", type=int, default=100, metavar="LINES")
+    lg.add_argument("-n", "--lines", type=_count(1, 100000), default=100, metavar="LINES")
     sp = asub.add_parser("stop", help="stop agents (runtime slurm: cancel the chain; tenant: kill the session)",
                          formatter_class=RF, epilog="examples:\n  sac agent stop head-spartan\n  sac agent stop --all")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -367,7 +377,7 @@ def cmd_list(args) -> int:
 def cmd_agent_logs(args) -> int:
     from . import ops
 
-    o = ops.logs(args.name, max(args.lines, 1))
+    o = ops.logs(args.name, args.lines)
     if not o.ok:
         _err(f"{args.name}: {o.error}")
         return 3 if o.unreachable else 1
@@ -390,7 +400,7 @@ def cmd_agent_stop(args) -> int:
     from . import ops
     from .registry import Registry
 
-    names = list(args.names)
+    names = list(dict.fromkeys(args.names))  # a name given twice is stopped once
     if args.all:
         names += [n for n in sorted(Registry().read()["agents"]) if n not in names]
         if not names:
@@ -495,10 +505,15 @@ def cmd_res_book(args) -> int:
         "host": args.host, "partition": args.partition, "account": args.account, "qos": args.qos,
         "cpus": args.cpus, "mem": args.mem, "time": args.time, "tmux_server": args.tmux_server,
         "persistent": args.persistent or None, "resubmit_before": args.resubmit_before, "hold_body": hold})
-    wait = 0 if args.no_wait else max(args.wait_timeout, 0)
+    wait = 0 if args.no_wait else args.wait_timeout
     if wait:
         print(f"booking {spec.name} on {spec.host}; waiting up to {wait} s for its job to run...", file=sys.stderr)
-    o = ops.book(spec, wait)
+    try:
+        o = ops.book(spec, wait)
+    except KeyboardInterrupt:
+        _err(f"{spec.name}: interrupted; its job may be queued on {spec.host}: sac reservations get {spec.name} "
+             f"shows it, sac reservations release {spec.name} cancels it")
+        raise
     if args.json:
         _print_json({"name": spec.name, "host": spec.host, "ok": o.ok, **o.result,
                      "tmux_server": spec.tmux_server, "persistent": spec.persistent, "error": o.error or None})

@@ -460,17 +460,29 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
 
 def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
     Registry().check_writable("booked")
-    (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),), spec.name,
-                                                            private=spec.hold_body is not None))])
-    if o.ok:
-        fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
+    try:
+        (o,) = run_grouped([(spec.name, spec.host, Step(_render_one(spec, "book.sh"), (str(wait_seconds),),
+                                                        spec.name, private=spec.hold_body is not None))])
+    except KeyboardInterrupt:
+        # Interrupted (while it waited for the job to run, most likely): its job
+        # may be queued. Known here, `get` finds it and `release` cancels it.
         with Registry().update() as r:
-            r["reservations"][spec.name] = {
-                "host": spec.host, "job_id": o.result.get("job_id"), "state": o.result.get("state"),
-                "node": o.result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,
-                "spec": fields, "source": spec.source, "booked_at": _now(),
-            }
+            if spec.name not in r["reservations"]:
+                _record_booking(r, spec, {})
+        raise
+    if o.ok:
+        with Registry().update() as r:
+            _record_booking(r, spec, o.result)
     return o
+
+
+def _record_booking(reg: dict, spec: ReservationSpec, result: dict) -> None:
+    fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
+    reg["reservations"][spec.name] = {
+        "host": spec.host, "job_id": result.get("job_id"), "state": result.get("state"),
+        "node": result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,
+        "spec": fields, "source": spec.source, "booked_at": _now(),
+    }
 
 
 def reservation_known(name: str, reg: dict, host: str | None = None) -> tuple[ReservationSpec, dict]:

@@ -244,6 +244,53 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
     assert code == 0 and "submitted job 42" in out
 
 
+def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_reach_its_job(tmp_path, monkeypatch):
+    from sacgen import ops
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+
+    def interrupted(items):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ops, "run_grouped", interrupted)
+    code, _, err = _sac(["reservations", "book", "pool", "--host", "h", "--tmux-server", "sac"])
+    assert code == 130
+    assert "pool: interrupted; its job may be queued on h: sac reservations get pool shows it" in err
+    rec = json.loads((tmp_path / "state.json").read_text())["reservations"]["pool"]
+    assert rec["host"] == "h" and rec["tmux_server"] == "sac" and rec["job_id"] is None
+    _remote(monkeypatch, ok=True, cancelled=["77"])
+    code, out, _ = _sac(["reservations", "release", "pool"])
+    assert code == 0 and "cancelled job(s) 77" in out
+
+
+@pytest.mark.parametrize("argv, bad", [
+    (["agent", "logs", "a", "-n", "-3"], "'-3' is not a whole number from 1 to 100,000"),
+    (["agent", "logs", "a", "-n", "0"], "'0' is not a whole number from 1"),
+    (["agent", "logs", "a", "-n", "99999999999999999999"], "'99999999999999999999' is not a whole number"),
+    (["reservations", "book", "p", "--host", "h", "--wait-timeout", "-5"], "'-5' is not a whole number from 0"),
+])
+def test_counts_out_of_range_are_usage_errors_and_run_nothing(argv, bad, tmp_path, monkeypatch):
+    from sacgen import ops
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.setattr(ops, "run_grouped", lambda items: pytest.fail("ran something"))
+    from sacgen.cli_sac import parser
+
+    _, code, _, err = _outcome(parser(argv), argv)
+    assert code == 2 and bad in err.splitlines()[0], err
+
+
+def test_a_name_given_twice_to_stop_is_stopped_once(tmp_path, monkeypatch):
+    from sacgen import ops
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
+    ran = []
+    monkeypatch.setattr(ops, "run_grouped", lambda items: ran.extend(items) or [
+        ops.Outcome(n, h, True, {"cancelled": ["5"]}) for n, h, _ in items])
+    code, out, _ = _sac(["agent", "stop", "a", "a"])
+    assert code == 0 and [n for n, _, _ in ran] == ["a"] and out == "a: cancelled job(s) 5 on h\n"
+
+
 def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
