@@ -215,6 +215,9 @@ show() {
 if [[ -n ${3:-} ]] && pane=$(sac_step_wait=2 capture "$2" "$3"); then show "$pane"; fi
 sac_reservation_job "$pool"
 if [[ $res_state == RUNNING ]] && pane=$(capture "$res_job" "$res_node"); then show "$pane"; fi
+if [[ $res_state == SUSPENDED ]]; then
+  sac_fail "reservation '$pool' (job $res_job) is SUSPENDED: the pane of $name cannot be read until the job resumes"
+fi
 if [[ -r $dir/agent.log ]]; then
   tail -n "$lines" "$dir/agent.log" | sac_text agent-log "$dir/agent.log"
   exit 0

@@ -178,6 +178,9 @@ if sac_chain_v chain "$jobname"; then
         | tail -n "$lines" | sac_text pane ""
       exit 0
     fi
+  elif [[ ${state:-} == SUSPENDED ]]; then
+    sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "job $job is SUSPENDED: the pane of $name cannot be read until the job resumes")}"
+    exit 1
   fi
 fi
 last=""

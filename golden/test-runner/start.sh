@@ -480,6 +480,9 @@ sac_reservation_job "$pool"
 if [[ -z $res_job ]]; then
   sac_fail "reservation '$pool' has no live job on $sac_host (it ended or was released): re-book it (sac reservations book $pool ...) or run: sac reservations refresh $pool"
 fi
+if [[ $res_state == SUSPENDED ]]; then
+  sac_fail "reservation '$pool' is suspended (job $res_job SUSPENDED); try again when it resumes"
+fi
 if [[ $res_state != RUNNING ]]; then
   sac_fail "reservation '$pool' is not running yet (job $res_job $res_state); try again when it runs"
 fi

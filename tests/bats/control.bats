@@ -147,6 +147,19 @@ fake_agent_session() {
   jcheck '.session_alive == false and .error == null'
 }
 
+@test "status.sh and logs.sh SUSPENDED: session_alive null with the reason (not a dead session), no srun" {
+  squeue_add sac-ctl 101 SUSPENDED node1
+  run bash "$BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "SUSPENDED" and .session_alive == null and .error == "job 101 is SUSPENDED: its session cannot be looked at until the job resumes"'
+  run bash "$BUILT/logs.sh" 10
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "job 101 is SUSPENDED: the pane of ctl cannot be read until the job resumes"'
+  assert_eq "$(calls srun)" 0
+}
+
 @test "status.sh PENDING: the pending job, session not alive, no srun" {
   squeue_add sac-ctl 102 PENDING ""
   run bash "$BUILT/status.sh"

@@ -236,7 +236,7 @@ no_session() { ! session_exists; }
   run timeout 60 bash "$BUILT/status.sh" 301 node7
   [ "$status" -eq 0 ]
   result_json
-  jcheck '.state == "SUSPENDED" and .job_id == "301" and .session_alive == false and .error == null'
+  jcheck '.state == "SUSPENDED" and .job_id == "301" and .session_alive == null and (.error | contains("is SUSPENDED: its sessions cannot be looked at until the job resumes"))'
   assert_eq "$(grep -c -- '^--jobid=301 .*--immediate=2 ' "$STUB/srun.log")" 1
   # The reservation gone: squeue says so.
   : >"$STUB/squeue.state"
@@ -273,7 +273,7 @@ no_session() { ! session_exists; }
   run timeout 60 bash "$BUILT/start.sh" 301 node7 3>&-
   [ "$status" -eq 1 ]
   result_json
-  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is not running yet (job 301 SUSPENDED); try again when it runs"'
+  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is suspended (job 301 SUSPENDED); try again when it resumes"'
 }
 
 @test "tenant logs.sh LINES JOB NODE: the pane through one step into the job sac knows; else squeue's job; else agent.log" {

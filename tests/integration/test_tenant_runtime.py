@@ -259,9 +259,12 @@ def test_a_suspended_reservation_is_reported_not_waited_for(cluster, sac, stub):
     cluster.run(["scontrol", "suspend", job], check=True)
     try:
         st = sac.json("agent", "status", name, timeout=60)
-        assert (st["state"], st["job_id"], st["session_alive"]) == ("SUSPENDED", job, False)
+        assert (st["state"], st["job_id"], st["session_alive"]) == ("SUSPENDED", job, None)
+        assert "cannot be looked at until the job resumes" in st["error"]
         r = sac("agent", "start", path, timeout=60)
-        assert r.returncode == 1 and f"is not running yet (job {job} SUSPENDED)" in r.stderr
+        assert r.returncode == 1 and f"is suspended (job {job} SUSPENDED); try again when it resumes" in r.stderr
+        r = sac("agent", "logs", name, timeout=60)
+        assert r.returncode == 1 and "cannot be read until the job resumes" in r.stderr, r.stderr
         r = sac("list", "--json", timeout=60)
         assert r.returncode == 0 and [a["state"] for a in json.loads(r.stdout) if a["name"] == name] == ["SUSPENDED"]
     finally:
