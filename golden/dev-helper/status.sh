@@ -365,7 +365,7 @@ if [[ $state == RUNNING ]]; then
   sac_node_state_v node_state "$res_node"
 elif [[ $state == SUSPENDED ]]; then
   # Its processes are stopped and no step may enter it: not a dead session.
-  alive=null error="reservation '$pool' (job $res_job) is SUSPENDED: its sessions cannot be looked at until the job resumes"
+  alive=null error="reservation '$pool' (job $res_job) is SUSPENDED: its sessions cannot be seen until the job resumes"
 fi
 sac_obj_v result name:s "$name" runtime:s slurm-tenant reservation:s "$pool" job_id:n "$res_job" state:s "$state" \
   node:n "$res_node" node_state:n "$node_state" session_alive:r "$alive" pane_command:n "$pane" \

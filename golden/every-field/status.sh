@@ -330,7 +330,7 @@ elif [[ $state == RUNNING ]]; then
   sac_node_state_v node_state "$node"
 elif [[ $state == SUSPENDED ]]; then
   # Its processes are stopped and no step may enter it: not a dead session.
-  error="job $job is SUSPENDED: its session cannot be looked at until the job resumes"
+  error="job $job is SUSPENDED: its session cannot be seen until the job resumes"
 else
   alive=false
 fi

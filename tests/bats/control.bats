@@ -152,7 +152,7 @@ fake_agent_session() {
   run bash "$BUILT/status.sh"
   [ "$status" -eq 0 ]
   result_json
-  jcheck '.state == "SUSPENDED" and .session_alive == null and .error == "job 101 is SUSPENDED: its session cannot be looked at until the job resumes"'
+  jcheck '.state == "SUSPENDED" and .session_alive == null and .error == "job 101 is SUSPENDED: its session cannot be seen until the job resumes"'
   run bash "$BUILT/logs.sh" 10
   [ "$status" -eq 1 ]
   result_json

@@ -236,7 +236,7 @@ no_session() { ! session_exists; }
   run timeout 60 bash "$BUILT/status.sh" 301 node7
   [ "$status" -eq 0 ]
   result_json
-  jcheck '.state == "SUSPENDED" and .job_id == "301" and .session_alive == null and (.error | contains("is SUSPENDED: its sessions cannot be looked at until the job resumes"))'
+  jcheck '.state == "SUSPENDED" and .job_id == "301" and .session_alive == null and (.error | contains("is SUSPENDED: its sessions cannot be seen until the job resumes"))'
   assert_eq "$(grep -c -- '^--jobid=301 .*--immediate=2 ' "$STUB/srun.log")" 1
   # The reservation gone: squeue says so.
   : >"$STUB/squeue.state"

@@ -260,7 +260,7 @@ def test_a_suspended_reservation_is_reported_not_waited_for(cluster, sac, stub):
     try:
         st = sac.json("agent", "status", name, timeout=60)
         assert (st["state"], st["job_id"], st["session_alive"]) == ("SUSPENDED", job, None)
-        assert "cannot be looked at until the job resumes" in st["error"]
+        assert "cannot be seen until the job resumes" in st["error"]
         r = sac("agent", "start", path, timeout=60)
         assert r.returncode == 1 and f"is suspended (job {job} SUSPENDED); try again when it resumes" in r.stderr
         r = sac("agent", "logs", name, timeout=60)
