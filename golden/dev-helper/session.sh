@@ -30,8 +30,17 @@ sac_told() {
     sac_channel=""
   fi
 }
-# A hook that exits, or anything else that ends this script during the set-up.
-trap 'sac_told "the session ended during its set-up (status $?)"' EXIT
+# A hook that exits, or anything else that ends this script during the set-up:
+# said to the launch, and in the log that `sac agent logs` shows.
+sac_in_setup=1
+sac_setup_ended() {
+  local why="the session ended during its set-up (status $1)"
+  if ((sac_in_setup)); then
+    printf 'sac: %s\n' "$why" >>"${sac_log:-$log}"
+    sac_told "$why"
+  fi
+}
+trap 'sac_setup_ended $?' EXIT
 # The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
 # and names fixed here only: the hook may have changed PATH and any variable.
 sac_log=$log
@@ -39,6 +48,7 @@ sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
+  sac_in_setup=0
   exit 1
 }
 
@@ -54,6 +64,7 @@ agent=(claude --model sonnet --dangerously-skip-permissions)
 type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
 # (The EXIT trap stays: it tells nothing any more, and a hook may have set its own.)
 sac_told ready
+sac_in_setup=0
 # A subshell that execs the agent: `exec` runs the program of that name even when
 # it is also a bash builtin (test, kill ...).
 (
@@ -63,9 +74,8 @@ status=$?
 printf '%s\n' "$status" >"$dir/last-exit"
 # An agent that ended by itself is not relaunched by the reservation's successor.
 rm -f "$sac_root/reservations/$pool/tenants/$name"
-# Keep the last screen, for `sac agent logs` once the session is gone.
-{
-  printf '[sac] agent %s exited with status %s; its last screen:\n' "$name" "$status"
-  tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}"
-} >>"$log" 2>&1
+# Keep the last screen, for `sac agent logs` once the session is gone (without
+# the empty rows below the last line: $(...) drops them).
+screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
 exit "$status"

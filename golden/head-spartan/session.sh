@@ -26,6 +26,7 @@ sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
+  sac_in_setup=0
   exit 1
 }
 
@@ -43,9 +44,8 @@ agent=(claude --model opus)
 )
 status=$?
 printf '%s\n' "$status" >"$dir/last-exit"
-# Keep the last screen, for `sac agent logs` once the session is gone.
-{
-  printf '[sac] agent %s exited with status %s; its last screen:\n' "$name" "$status"
-  tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}"
-} >>"$log" 2>&1
+# Keep the last screen, for `sac agent logs` once the session is gone (without
+# the empty rows below the last line: $(...) drops them).
+screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
 exit "$status"

@@ -489,9 +489,13 @@ if [[ ! -r $hook ]]; then
   exit 1
 fi
 set +u
+# A hook that calls exit ends the job right there: say so in the job log.
+trap 'log "pre_agent hook $hook ended the job (exit $?) before the agent started"' EXIT
 # shellcheck source=/dev/null
 source "$hook"
 hook_status=$?
+# (Unless the hook set an EXIT trap of its own: that one stays.)
+case $(trap -p EXIT) in *"ended the job (exit"*) trap - EXIT ;; esac
 set -u +e
 if ((hook_status != 0)); then
   log "pre_agent hook $hook failed with status $hook_status"
@@ -604,6 +608,7 @@ sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
   sac_told "$1"
+  sac_in_setup=0
   exit 1
 }
 
@@ -621,11 +626,10 @@ agent=(claude --model opus)
 )
 status=$?
 printf '%s\n' "$status" >"$dir/last-exit"
-# Keep the last screen, for `sac agent logs` once the session is gone.
-{
-  printf '[sac] agent %s exited with status %s; its last screen:\n' "$name" "$status"
-  tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}"
-} >>"$log" 2>&1
+# Keep the last screen, for `sac agent logs` once the session is gone (without
+# the empty rows below the last line: $(...) drops them).
+screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
 exit "$status"
 SAC_EOF
 chmod 700 "$dir/job.sbatch" "$dir/session.sh"

@@ -291,6 +291,26 @@ EOF
   refute agent_started nohook
 }
 
+@test "a pre_agent hook that calls exit: the job log says the hook ended the job; a hook's own EXIT trap stays" {
+  mkdir -p "$HOME/hooks"
+  printf '%s\n' 'exit 7' >"$HOME/hooks/quits.sh"
+  sac_build hq "$(agent_json hq '.spec.slurm.hooks.pre_agent = "~/hooks/quits.sh"')"
+  install_agent hq
+  export SLURM_JOB_ID=101
+  run timeout 10 bash "$AGENT_DIR/job.sbatch" 3>&-
+  [ "$status" -eq 7 ]
+  [[ $output == *"pre_agent hook $HOME/hooks/quits.sh ended the job (exit 7) before the agent started"* ]]
+  refute agent_started hq
+
+  printf '%s\n' "trap 'echo hook trap ran' EXIT" >"$HOME/hooks/quits.sh"
+  make_agent hq
+  echo "exit 0" >"$STUB/agent-hq.mode"
+  run timeout 10 bash "$AGENT_DIR/job.sbatch" 3>&-
+  [ "$status" -eq 0 ]
+  [[ $output == *"hook trap ran"* ]]
+  [[ $output != *"ended the job"* ]]
+}
+
 @test "a failing pre_agent hook fails the job with its status in the message, no tmux session" {
   mkdir -p "$HOME/hooks"
   printf 'echo loading\nreturn 3\n' >"$HOME/hooks/bad.sh"
@@ -317,8 +337,9 @@ EOF
   assert_eq "$(job_status)" 7
   assert_eq "$(<"$AGENT_DIR/last-exit")" 7
   grep -F "agent session ended (agent status 7)" "$JOB_OUT"
-  # The session's last screen went to the job log.
+  # The session's last screen went to the job log, without the empty rows below it.
   grep -F "exited with status 7" "$AGENT_DIR/job-101.log"
+  [ -n "$(tail -n 1 "$AGENT_DIR/job-101.log")" ]
   refute tmux -L sac-ex has-session -t =sac-ex 2>/dev/null
   # The hold's temporary directory is gone.
   [ -z "$(find "$TMPDIR" -mindepth 1 -print -quit)" ]

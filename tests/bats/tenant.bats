@@ -399,6 +399,7 @@ no_session() { ! session_exists; }
   wait_for 3 no_session
   [ ! -e "$RESDIR/tenants/ten" ]
   grep -F "exited with status 4" "$DIR/agent.log"
+  [ -n "$(tail -n 1 "$DIR/agent.log")" ]
 }
 
 @test "tenant agent that exits while its launch step is still ending: not back on the manifest after it took itself off" {
@@ -476,6 +477,8 @@ start_fails() {
   result_json
   jcheck '.ok == false and .error == "tenant session sac-ten could not start: the session ended during its set-up (status 5); see: sac agent logs ten"'
   wait_for 3 no_session
+  # What the error points at says it too.
+  assert_eq "$(<"$DIR/agent.log")" "sac: the session ended during its set-up (status 5)"
 }
 
 @test "tenant start.sh: a hook that changes dir, log, TMUX and PATH and fails is still reported, and logged" {
