@@ -492,12 +492,13 @@ if [[ ! -r $hook ]]; then
 fi
 set +u
 # A hook that calls exit ends the job right there: say so in the job log.
-trap 'log "pre_agent hook $hook ended the job (exit $?) before the agent started"' EXIT
+sac_hook_exited() { log "pre_agent hook $hook ended the job (exit $1) before the agent started"; }
+trap 'sac_hook_exited $?' EXIT
 # shellcheck source=/dev/null
 source "$hook"
 hook_status=$?
 # (Unless the hook set an EXIT trap of its own: that one stays.)
-case $(trap -p EXIT) in *"ended the job (exit"*) trap - EXIT ;; esac
+case $(trap -p EXIT) in *sac_hook_exited*) trap - EXIT ;; esac
 set -u +e
 if ((hook_status != 0)); then
   log "pre_agent hook $hook failed with status $hook_status"
