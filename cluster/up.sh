@@ -11,7 +11,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 START_TIMEOUT=${SAC_TESTCLUSTER_TIMEOUT:-30}
-APT_PACKAGES=(slurm-wlm munge openssh-server tmux)
+# tcsh: the tests give the login user a csh login shell too (sac must not
+# depend on the login shell being bash).
+APT_PACKAGES=(slurm-wlm munge openssh-server tmux tcsh)
 DAEMON_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { printf 'cluster/up.sh: %s\n' "$*"; }
@@ -32,7 +34,7 @@ die_with_logs() {
 
 missing_commands() {
     local c
-    for c in slurmctld slurmd sinfo sbatch munged mungekey tmux ssh ssh-keygen python3 useradd flock runuser; do
+    for c in slurmctld slurmd sinfo sbatch munged mungekey tmux tcsh ssh ssh-keygen python3 useradd flock runuser; do
         PATH=$PATH:$DAEMON_PATH command -v "$c" >/dev/null 2>&1 || printf '%s\n' "$c"
     done
     [[ -x /usr/sbin/sshd ]] || echo sshd

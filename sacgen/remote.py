@@ -370,12 +370,23 @@ def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> Bat
     return BatchResult(host, proc.returncode, parsed, stdout, stderr)
 
 
+def interactive_command(program: str) -> str:
+    """The remote command that runs PROGRAM with the terminal as its stdin: one
+    line of base64 inside single quotes, which every login shell (sh, bash, zsh,
+    fish, and csh, which cannot hold a newline inside quotes) passes to bash as
+    it is."""
+    from binascii import b2a_base64
+
+    b64 = b2a_base64(program.encode(), newline=False).decode()
+    return f"bash -l -c 'eval \"$(echo {b64} | base64 -d)\"'"
+
+
 def run_interactive(host: str, script: str, args: tuple = ()) -> int:
     """Run one script with the user's terminal (attach). Returns its exit status."""
     program = f"set -- {words(args)}\n{script}" if args else script
     if host in LOCAL_HOSTS:
         return subprocess.call(["bash", "-l", "-c", program])
-    rc = subprocess.call(ssh_argv(host, "bash -l -c " + shlex.quote(program), tty=True))
+    rc = subprocess.call(ssh_argv(host, interactive_command(program), tty=True))
     if rc == 255:
         raise HostUnreachable(f"cannot reach host {host} (ssh exit 255)")
     return rc

@@ -201,6 +201,28 @@ def test_the_login_shells_sbatch_and_squeue_settings_do_not_change_sacs_jobs(clu
         bashrc.unlink()
 
 
+def test_a_csh_login_shell_on_the_cluster_changes_nothing(cluster, sac, stub, tmp_path):
+    """sshd hands the remote command to the user's login shell: with tcsh
+    (which cannot hold a newline inside quotes), start, status, logs, attach
+    and stop work as with bash."""
+    import pwd
+
+    was = pwd.getpwnam(cluster.user).pw_shell
+    tcsh = cluster.run(["sh", "-c", "command -v tcsh"]).stdout.strip()
+    assert tcsh, "tcsh is not installed (cluster/up.sh installs it)"
+    name = unique("csh")
+    cluster.run(["usermod", "-s", tcsh, cluster.user], check=True)
+    try:
+        assert cluster.ssh_run("echo $shell").stdout.strip().endswith("tcsh")
+        assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0
+        wait_running(cluster, sac, name)
+        assert cluster.wait_for(lambda: pane_has(sac, name, "stub agent ready"), 10, "banner in the pane")
+        attach_in_a_pty(cluster, sac, name, tmp_path)
+        assert sac("agent", "stop", name).returncode == 0
+    finally:
+        cluster.run(["usermod", "-s", was, cluster.user], check=True)
+
+
 def test_resubmit_exactly_one_successor_and_status_follows(cluster, sac, stub):
     name = unique("rsb")
     assert sac("agent", "start", sac.agent_yaml(name, agent_spec(cluster, stub, name))).returncode == 0

@@ -1,6 +1,7 @@
 """The remote command that carries a program to the login node's bash."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -320,3 +321,18 @@ def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions
     out = subprocess.run(["bash", "-s"], input=program, capture_output=True, text=True).stdout
     sums = [ln.split()[0] for ln in out.splitlines() if ln.endswith(" -")]
     assert sums == alone
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_interactive_command_is_one_line_that_a_login_shell_hands_to_bash_as_it_is(shell, tmp_path):
+    """attach's command: no newline (csh cannot hold one inside quotes) and
+    nothing but base64 inside its quotes; the program and its words arrive whole."""
+    program = "set -- 'a b' \"it's\" '$(id)'\nprintf '[%s]' \"$@\"\necho\necho \"two\nlines\" `echo ok`\n"
+    command = remote.interactive_command(program)
+    assert "\n" not in command
+    inner = command.split("'")[1]
+    assert re.fullmatch(r'eval "\$\(echo [A-Za-z0-9+/=]+ \| base64 -d\)"', inner), inner
+    out = subprocess.run([shell, "-c", command], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[a b][it's][$(id)]\ntwo\nlines ok\n"
