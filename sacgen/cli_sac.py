@@ -361,7 +361,7 @@ def cmd_list(args) -> int:
     if args.json:
         _print_json([_status_fields(o.result) for o in outcomes])
     elif not outcomes:
-        print("no agents started from here (sac agent start PATH)")
+        print("no agents running that were started from here (sac agent start PATH)")
     else:
         rows = [["NAME", "RUNTIME", "HOST", "JOB", "STATE", "NODE", "SESSION", "RESERVATION"]]
         for o in outcomes:
@@ -407,7 +407,7 @@ def cmd_agent_stop(args) -> int:
             if args.json:
                 _print_json([])
             else:
-                print("no agents started from here; nothing to stop")
+                print("no agents running that were started from here; nothing to stop")
             return 0
     if not names:
         raise _usage("name at least one agent, or use --all")
@@ -485,7 +485,7 @@ def _res_line(r: dict) -> str:
     extra = f", tmux server {r['tmux_server']}" if r.get("tmux_server") else ", no tmux server"
     extra += ", persistent" if r.get("persistent") else ""
     tenants = r.get("sessions") or []
-    extra += f", tenants: {', '.join(tenants)}" if tenants else ""
+    extra += f", running tenants: {', '.join(tenants)}" if tenants else ""
     return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra})"
 
 

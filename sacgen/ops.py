@@ -49,8 +49,15 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
         else:
             found = discover() if found is None else found
             if t not in found:
+                # Started from here before: the YAML it was started from.
+                reg = Registry().read()
+                rec = reg["agents"].get(t) or reg["stopped"].get(t) or {}
+                if rec.get("spec") and os.path.isfile(rec["spec"]):
+                    found[t] = Path(rec["spec"])
+            if t not in found:
                 where = ", ".join(str(d) for d in discovery_dirs())
-                raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}")
+                raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}, and not started from here "
+                                 "before")
             paths.append(found[t])
     if all_:
         found = discover() if found is None else found
@@ -542,9 +549,8 @@ def release(name: str) -> Outcome:
             r["reservations"].pop(name, None)
             tenants = [n for n, a in r["agents"].items() if a.get("reservation") == name]
             for n in tenants:
-                r["agents"].pop(n)
-            for n in [n for n, a in r["stopped"].items() if a.get("reservation") == name]:
-                r["stopped"].pop(n)
+                # Its session ended with the job; its name still finds its log.
+                r["stopped"][n] = r["agents"].pop(n)
             o.result["tenants_removed"] = tenants
     return o
 

@@ -272,3 +272,6 @@ def test_a_suspended_reservation_is_reported_not_waited_for(cluster, sac, stub):
     st = sac.json("agent", "status", name)
     assert (st["state"], st["session_alive"]) == ("RUNNING", True)
     assert sac("reservations", "release", pool).returncode == 0
+    # Its tenants leave `sac list`; their names still find them.
+    assert name not in [a["name"] for a in sac.json("list")]
+    cluster.wait_for(lambda: sac.json("agent", "status", name)["state"] == "ABSENT", 20, "the tenant gone with its job")

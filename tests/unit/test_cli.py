@@ -291,6 +291,26 @@ def test_a_name_given_twice_to_stop_is_stopped_once(tmp_path, monkeypatch):
     assert code == 0 and [n for n, _, _ in ran] == ["a"] and out == "a: cancelled job(s) 5 on h\n"
 
 
+def test_start_by_name_finds_the_yaml_it_was_started_from_outside_the_discovery_folders(tmp_path, monkeypatch):
+    import shutil
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SCITEX_AGENT_CONTAINER_YAML_DIRS", str(tmp_path / "none"))
+    (tmp_path / "elsewhere").mkdir()
+    yaml = tmp_path / "elsewhere" / "head-spartan.yaml"
+    shutil.copy(ROOT / "examples" / "head-spartan" / "head-spartan.yaml", yaml)
+    _remote(monkeypatch, ok=True, job_id="5")
+    code, _, err = _sac(["agent", "start", "head-spartan"])
+    assert code == 2 and "not started from here before" in err
+    assert _sac(["agent", "start", str(yaml)])[0] == 0
+    code, _, err = _sac(["agent", "stop", "head-spartan"])
+    assert code == 0, err
+    code, out, err = _sac(["agent", "start", "head-spartan"])
+    assert code == 0 and "submitted job 5" in out, err
+
+
 def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
