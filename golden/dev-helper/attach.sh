@@ -21,7 +21,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
 
 # sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
 # then the directory sbatch was found in at submit time (compute nodes may have a

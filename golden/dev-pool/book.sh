@@ -21,7 +21,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -256,7 +256,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
 
 # sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
 # then the directory sbatch was found in at submit time (compute nodes may have a
@@ -339,6 +339,19 @@ sac_job_id_v() {
   while IFS= read -r sac_line; do
     [[ ! ${sac_line%%;*} =~ ^[0-9]+$ ]] || printf -v "$1" '%s' "${sac_line%%;*}"
   done <<<"$2"
+}
+
+# sac_tmux_too_old_v VAR: in VAR, why this node's tmux cannot serve (older than
+# 2.1: sac needs commands given as words, 2.0, and exact `=name` targets, 2.1);
+# empty when it can, or when its version does not say (a build from git).
+sac_tmux_too_old_v() {
+  local sac_v
+  printf -v "$1" '%s' ""
+  sac_v=$(tmux -V 2>&1) || { printf -v "$1" 'tmux does not run on %s: %s' "$sac_host" "$sac_v"; return 0; }
+  if [[ ${sac_v#tmux } =~ ^(next-)?([0-9]+)\.([0-9]+) ]] &&
+    ((BASH_REMATCH[2] < 2 || (BASH_REMATCH[2] == 2 && BASH_REMATCH[3] < 1))); then
+    printf -v "$1" '%s on %s is older than tmux 2.1, which sac needs' "$sac_v" "$sac_host"
+  fi
 }
 # ------------------------------------------------------------------------------
 
@@ -473,6 +486,12 @@ trap sac_resubmit USR1
 # says (the server reads it), sessions made detached must stay, and a pane must
 # close when its program ends (a dead pane would look like a live tenant).
 server=sac
+sac_tmux_too_old_v why
+if [[ -n $why ]]; then
+  log "$why"
+  printf '%s\n' "$why" >"$dir/failed.$job"
+  exit 1
+fi
 if ! tmux -L "$server" new-session -d -s _root 'sleep infinity' \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
   log "could not start tmux server $server (is another reservation on this node using the same name?)"
   # Tell a waiting `book` at once, instead of letting it wait out its deadline.

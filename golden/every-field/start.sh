@@ -21,7 +21,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
 
 # sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
 sac_quote_v() {
@@ -277,7 +277,7 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
 
 # sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
 # then the directory sbatch was found in at submit time (compute nodes may have a
@@ -360,6 +360,19 @@ sac_job_id_v() {
   while IFS= read -r sac_line; do
     [[ ! ${sac_line%%;*} =~ ^[0-9]+$ ]] || printf -v "$1" '%s' "${sac_line%%;*}"
   done <<<"$2"
+}
+
+# sac_tmux_too_old_v VAR: in VAR, why this node's tmux cannot serve (older than
+# 2.1: sac needs commands given as words, 2.0, and exact `=name` targets, 2.1);
+# empty when it can, or when its version does not say (a build from git).
+sac_tmux_too_old_v() {
+  local sac_v
+  printf -v "$1" '%s' ""
+  sac_v=$(tmux -V 2>&1) || { printf -v "$1" 'tmux does not run on %s: %s' "$sac_host" "$sac_v"; return 0; }
+  if [[ ${sac_v#tmux } =~ ^(next-)?([0-9]+)\.([0-9]+) ]] &&
+    ((BASH_REMATCH[2] < 2 || (BASH_REMATCH[2] == 2 && BASH_REMATCH[3] < 1))); then
+    printf -v "$1" '%s on %s is older than tmux 2.1, which sac needs' "$sac_v" "$sac_host"
+  fi
 }
 # ------------------------------------------------------------------------------
 
@@ -502,6 +515,12 @@ case $(trap -p EXIT) in *sac_hook_exited*) trap - EXIT ;; esac
 set -u +e
 if ((hook_status != 0)); then
   log "pre_agent hook $hook failed with status $hook_status"
+  exit 1
+fi
+
+sac_tmux_too_old_v why
+if [[ -n $why ]]; then
+  log "$why"
   exit 1
 fi
 

@@ -311,6 +311,30 @@ EOF
   [[ $output != *"ended the job"* ]]
 }
 
+@test "a tmux older than 2.1 on the node: the job says so and ends, no session; 2.1, 3.3a and a git build are fine" {
+  sac_build old "$(agent_json old)"
+  install_agent old
+  old_tmux="$SAC_T/old-tmux"
+  mkdir -p "$old_tmux"
+  printf '#!/usr/bin/env bash\nif [[ $1 == -V ]]; then cat %q; exit 0; fi\nexec %q "$@"\n' \
+    "$SAC_T/tmux-version" "$(type -P tmux)" >"$old_tmux/tmux"
+  chmod +x "$old_tmux/tmux"
+  echo "tmux 1.8" >"$SAC_T/tmux-version"
+  export SLURM_JOB_ID=101
+  PATH="$old_tmux:$PATH" run timeout 10 bash "$AGENT_DIR/job.sbatch" 3>&-
+  [ "$status" -eq 1 ]
+  [[ $output == *"tmux 1.8 on $(hostname) is older than tmux 2.1, which sac needs"* ]]
+  refute agent_started old
+  for v in "tmux 2.1" "tmux 3.3a" "tmux next-3.5" "tmux master"; do
+    echo "$v" >"$SAC_T/tmux-version"
+    PATH="$old_tmux:$PATH" run bash -c 'source <(sed -n "/^sac_tmux_too_old_v()/,/^}/p" "$1"); sac_host=h; sac_tmux_too_old_v why; printf "[%s]" "$why"' _ "$AGENT_DIR/job.sbatch"
+    assert_eq "$output" "[]"
+  done
+  echo "tmux 2.0" >"$SAC_T/tmux-version"
+  PATH="$old_tmux:$PATH" run bash -c 'source <(sed -n "/^sac_tmux_too_old_v()/,/^}/p" "$1"); sac_host=h; sac_tmux_too_old_v why; printf "[%s]" "$why"' _ "$AGENT_DIR/job.sbatch"
+  assert_eq "$output" "[tmux 2.0 on h is older than tmux 2.1, which sac needs]"
+}
+
 @test "a failing pre_agent hook fails the job with its status in the message, no tmux session" {
   mkdir -p "$HOME/hooks"
   printf 'echo loading\nreturn 3\n' >"$HOME/hooks/bad.sh"
