@@ -178,13 +178,14 @@ sac_current_v() {
   printf -v "$1" '%s' "$sac_best"
 }
 
-# sac_lock NAME: agent NAME's lock on this host, held until the script ends, so
-# that its starts and stops take turns; non-zero when it is not had in 60 s.
+# sac_lock NAME: agent NAME's lock on this host, held until the script (or
+# subshell) ends, so that its starts and stops take turns; non-zero when it is
+# not had in 180 s (longer than a tenant's start may hold it: a 60 s set-up).
 sac_lock() {
   local sac_fd
   [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
   exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
-  flock -w 60 "$sac_fd"
+  flock -w "${SAC_LOCK_WAIT:-180}" "$sac_fd"
 }
 # ------------------------------------------------------------------------------
 
@@ -505,11 +506,20 @@ if [[ ! -r $hook ]]; then
 fi
 set +u
 # A hook that calls exit ends the job right there: say so in the job log.
-sac_hook_exited() { log "pre_agent hook $hook ended the job (exit $1) before the agent started"; }
+# (A SIGTERM meanwhile -- scancel, preemption -- is not the hook's doing.)
+sac_hook_exited() {
+  if (($1 == 143)); then
+    log "the job was told to end (SIGTERM) while the pre_agent hook ran"
+  else
+    log "pre_agent hook $hook ended the job (exit $1) before the agent started"
+  fi
+}
 trap 'sac_hook_exited $?' EXIT
+trap 'exit 143' TERM
 # shellcheck source=/dev/null
 source "$hook"
 hook_status=$?
+trap - TERM
 # (Unless the hook set an EXIT trap of its own: that one stays.)
 case $(trap -p EXIT) in *sac_hook_exited*) trap - EXIT ;; esac
 set -u +e

@@ -185,13 +185,14 @@ sac_in_job() {
   "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
-# sac_lock NAME: agent NAME's lock on this host, held until the script ends, so
-# that its starts and stops take turns; non-zero when it is not had in 60 s.
+# sac_lock NAME: agent NAME's lock on this host, held until the script (or
+# subshell) ends, so that its starts and stops take turns; non-zero when it is
+# not had in 180 s (longer than a tenant's start may hold it: a 60 s set-up).
 sac_lock() {
   local sac_fd
   [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
   exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
-  flock -w 60 "$sac_fd"
+  flock -w "${SAC_LOCK_WAIT:-180}" "$sac_fd"
 }
 
 # Kill tenant sessions on a reservation's tmux server, all in ONE step.
@@ -242,23 +243,21 @@ if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
 sac_reservation_job "$pool"
-# Off the manifest first, so that a successor job does not relaunch it.
-rm -f "$resdir/tenants/$name"
-if [[ -z ${SAC_STOP_BATCH:-} ]]; then
-  # A start of this agent at the same moment waits, or is waited for (and its
-  # manifest entry goes again). (With --all, stop-queue.sh takes the lock.)
-  sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
-  rm -f "$resdir/tenants/$name"
-fi
 killed=false
 if [[ $res_state == RUNNING && -n ${SAC_STOP_BATCH:-} ]]; then
-  # Part of `sac agent stop --all`: the session is killed with the others of its
-  # reservation, in one step, by stop-queue.sh at the end of the same connection.
+  # Part of `sac agent stop --all`: taken off the manifest and its session killed
+  # with the others of its reservation, in one step, by stop-queue.sh at the end
+  # of the same connection (under its lock).
   printf '%s\t%s\t%s\t%s\t%s\n' "$res_job" "$res_node" "$server" "$pool" "$name" >>"$sac_root/.stop-$SAC_STOP_BATCH"
   sac_obj_v result ok:r true name:s "$name" reservation:s "$pool" queued:r true
   sac_result "$result"
   exit 0
 fi
+# A start of this agent at the same moment waits, or is waited for; then off
+# the manifest first, so that a successor job does not relaunch it. A stop that
+# cannot have the lock changes nothing.
+sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
+rm -f "$resdir/tenants/$name"
 if [[ $res_state == RUNNING ]]; then
   out=$(sac_kill "$res_job" "$res_node" "$server" "$session")
   sac_outcome_v outcome "$session" "$out"

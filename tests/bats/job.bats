@@ -302,6 +302,16 @@ EOF
   [[ $output == *"pre_agent hook $HOME/hooks/quits.sh ended the job (exit 7) before the agent started"* ]]
   refute agent_started hq
 
+  # Cancelled while the hook runs: not the hook's doing.
+  printf '%s\n' 'sleep 30' >"$HOME/hooks/quits.sh"
+  start_job "$AGENT_DIR/job.sbatch"
+  sleep 0.5
+  kill -TERM -- "-$JOB_PID" # as SLURM signals every process of the job
+  wait_for 5 job_ended || { show_job_output; false; }
+  assert_eq "$(job_status)" 143
+  grep -F "the job was told to end (SIGTERM) while the pre_agent hook ran" "$JOB_OUT"
+  ! grep -F "ended the job" "$JOB_OUT"
+
   printf '%s\n' "trap 'echo hook trap ran' EXIT" >"$HOME/hooks/quits.sh"
   make_agent hq
   echo "exit 0" >"$STUB/agent-hq.mode"

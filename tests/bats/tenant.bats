@@ -427,6 +427,53 @@ no_session() { ! session_exists; }
   [ ! -e "$RESDIR/tenants/ten" ]
 }
 
+@test "tenant stop.sh that cannot have the lock (a start still setting up): changes nothing, says so; the start's tenant stays on the manifest" {
+  reservation_up
+  printf '%s\n' 'sleep 3' >"$HOME/hooks/tenant hook.sh"
+  bash "$BUILT/start.sh" >"$SAC_T/start.out" 3>&- &
+  start_pid=$!
+  wait_for 3 file_has "$STUB/srun.log" "--jobid=301"
+  SAC_LOCK_WAIT=1 run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "another start or stop of ten is still running on \($h)"' --arg h "$(hostname)"
+  wait "$start_pid"
+  grep -F '"ok":true' "$SAC_T/start.out"
+  session_exists
+  [ -e "$RESDIR/tenants/ten" ]
+}
+
+@test "start --all and stop --all of tenants in two reservations at once: no batch waits on the other's locks" {
+  py="$(dirname "$(command -v "$SACGEN")")/python3"
+  "$py" -c 'from sacgen.render import render_launch_queue as r; print(r(), end="")' >"$SAC_T/lq.sh"
+  "$py" -c 'from sacgen.render import render_stop_queue as r; print(r(), end="")' >"$SAC_T/sq.sh"
+  for p in 1 2; do mkdir -p "$SAC_REMOTE_HOME/reservations/pool$p/tenants"; done
+  tmux -L s1 new-session -d -s _root 'sleep 300' 3>&-
+  tmux -L s2 new-session -d -s _root 'sleep 300' 3>&-
+  squeue_add sac-res-pool1 301 RUNNING node7
+  squeue_add sac-res-pool2 302 RUNNING node8
+  for n in zed amy; do
+    mkdir -p "$SAC_REMOTE_HOME/agents/$n"
+    printf '%s\n' 'printf "ready\n" >"${0%/*}/launch-state"' 'tmux -S "${TMUX%%,*}" wait-for -S "$1"' 'exec sleep 300' \
+      >"$SAC_REMOTE_HOME/agents/$n/session.sh"
+  done
+  echo 2 >"$STUB/srun.linger"
+  printf '301\tnode7\ts1\tpool1\tzed\t%s\n302\tnode8\ts2\tpool2\tamy\t%s\n' \
+    "$SAC_REMOTE_HOME/agents/zed/session.sh" "$SAC_REMOTE_HOME/agents/amy/session.sh" >"$SAC_REMOTE_HOME/.launch-L1"
+  printf '302\tnode8\ts2\tpool2\tamy\n301\tnode7\ts1\tpool1\tzed\n' >"$SAC_REMOTE_HOME/.stop-S1"
+  start=$SECONDS
+  SAC_LAUNCH_BATCH=L1 SAC_LOCK_WAIT=20 bash "$SAC_T/lq.sh" >"$SAC_T/lq.out" 2>&1 3>&- &
+  lp=$!
+  SAC_STOP_BATCH=S1 SAC_LOCK_WAIT=20 bash "$SAC_T/sq.sh" >"$SAC_T/sq.out" 2>&1 3>&- &
+  sp=$!
+  wait "$lp"
+  wait "$sp"
+  ((SECONDS - start < 15))
+  ! grep -F "still running" "$SAC_T/lq.out" "$SAC_T/sq.out"
+  assert_eq "$(grep -c '"ok":true' "$SAC_T/lq.out")" 2
+  assert_eq "$(grep -c '"ok":true' "$SAC_T/sq.out")" 2
+}
+
 # The launch waits for session.sh's report, not a fixed delay: what a set-up says.
 
 # start_fails WHY: start.sh fails with WHY, leaves no session and no manifest
