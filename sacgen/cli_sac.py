@@ -508,12 +508,22 @@ def cmd_res_book(args) -> int:
     wait = 0 if args.no_wait else args.wait_timeout
     if wait:
         print(f"booking {spec.name} on {spec.host}; waiting up to {wait} s for its job to run...", file=sys.stderr)
+    import signal
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) while it waits is an
+    # interruption too: the job may be queued, and must be remembered.
+    before = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         o = ops.book(spec, wait)
     except KeyboardInterrupt:
         _err(f"{spec.name}: interrupted; its job may be queued on {spec.host}: sac reservations get {spec.name} "
              f"shows it, sac reservations release {spec.name} cancels it")
         raise
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     if args.json:
         _print_json({"name": spec.name, "host": spec.host, "ok": o.ok, **o.result,
                      "tmux_server": spec.tmux_server, "persistent": spec.persistent, "error": o.error or None})

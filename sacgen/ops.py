@@ -56,8 +56,10 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
                     found[t] = Path(rec["spec"])
             if t not in found:
                 where = ", ".join(str(d) for d in discovery_dirs())
-                raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}, and not started from here "
-                                 "before")
+                last = rec.get("spec")
+                why = (f"and {last}, which it was last started from, is gone" if last else
+                       "and not started from here before")
+                raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}, {why}")
             paths.append(found[t])
     if all_:
         found = discover() if found is None else found

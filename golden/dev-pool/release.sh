@@ -155,7 +155,8 @@ done <<<"$chain"
 if [[ -n $ids ]]; then
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   # By name: every job of the chain.
-  out=$("$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
+  # (Not the login shell's SCANCEL_* settings: a SCANCEL_STATE would spare jobs.)
+  out=$(unset "${!SCANCEL_@}"; "$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
 fi
 # The tenants' manifest is emptied once the jobs are cancelled.
 [[ ! -d $dir ]] || rm -f "$dir"/tenants/*

@@ -243,6 +243,11 @@ if [[ -z $server ]]; then
   sac_fail "reservation '$pool' was not booked with tmux_server set — re-book with --tmux-server sac"
 fi
 sac_reservation_job "$pool"
+if [[ $res_state == SUSPENDED ]]; then
+  # Its session is there, stopped with the job, and no step may enter the job:
+  # taking it off the manifest now would leave it running, forgotten.
+  sac_fail "reservation '$pool' is suspended (job $res_job SUSPENDED): its sessions cannot be stopped until it resumes; try again then"
+fi
 killed=false
 if [[ $res_state == RUNNING && -n ${SAC_STOP_BATCH:-} ]]; then
   # Part of `sac agent stop --all`: taken off the manifest and its session killed

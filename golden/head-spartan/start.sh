@@ -233,7 +233,7 @@ if [[ -n $chain ]]; then
     rm -f "$dir"/successor.*
     : >"$dir/stopped"
     sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
-    "$scancel" -u "$sac_user" -n "$jobname" || sac_fail "scancel failed on $sac_host"
+    (unset "${!SCANCEL_@}"; "$scancel" -u "$sac_user" -n "$jobname") || sac_fail "scancel failed on $sac_host"
   else
     IFS='|' read -r live_job live_state _ <<<"$current"
     sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$live_job"),\"error\":$(sac_json "agent $name is already running (job $live_job $live_state); stop it first or use --force")}"
@@ -600,7 +600,7 @@ if [[ -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
   successor=$(<"$dir/successor.$job")
   scancel=""
   sac_slurm_v scancel scancel || scancel=""
-  if [[ -n $scancel ]] && "$scancel" "$successor"; then
+  if [[ -n $scancel ]] && (unset "${!SCANCEL_@}"; "$scancel" "$successor"); then
     log "the agent ended by itself: successor $successor cancelled"
   else
     log "the agent ended by itself, but its successor $successor could not be cancelled"

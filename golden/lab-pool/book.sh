@@ -553,10 +553,13 @@ if [[ -z $job ]]; then
   [[ -n $job ]] || sac_fail "sbatch failed on $sac_host: ${out//$'\n'/ }"
 fi
 
-# Wait for the job's own "running" file, with a deadline (no squeue loop).
-state=PENDING node=""
+# Wait for the job's own "running" file, with a deadline (no squeue loop). An
+# empty line each second: once `sac` is gone (Ctrl-C, a closed terminal), it
+# meets a closed pipe and this script ends there, its lock with it.
+state=PENDING node="" ticks=0
 deadline=$((SECONDS + wait_for))
 while ((SECONDS < deadline)); do
+  ((++ticks % 5)) || printf '\n' || exit 1
   if [[ -e $dir/running.$job ]]; then
     state=RUNNING node=$(<"$dir/running.$job")
     break

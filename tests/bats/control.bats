@@ -62,6 +62,15 @@ fake_agent_session() {
   assert_eq "$(calls scancel)" 0
 }
 
+@test "stop.sh: the login shell's SCANCEL_* settings (a SCANCEL_STATE would spare jobs) never reach scancel" {
+  squeue_add sac-ctl 101 RUNNING node1
+  mkdir -p "$DIR"
+  SCANCEL_STATE=PENDING SCANCEL_INTERACTIVE=1 run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  assert_eq "$(calls scancel)" 1
+  [ ! -s "$STUB/scancel.env" ]
+}
+
 @test "stop.sh with nothing queued: ok, nothing cancelled, no scancel" {
   run bash "$BUILT/stop.sh"
   [ "$status" -eq 0 ]

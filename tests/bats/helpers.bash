@@ -371,6 +371,7 @@ exit 0
 EOF
   _stub scancel <<'EOF'
 printf '%s\n' "$*" >>"$d/scancel.log"
+env | grep '^SCANCEL_' >>"$d/scancel.env"
 if [[ -e $d/scancel.fail ]]; then echo "scancel: error: Unable to contact slurm controller" >&2; exit 1; fi
 exit 0
 EOF

@@ -474,6 +474,32 @@ no_session() { ! session_exists; }
   assert_eq "$(grep -c '"ok":true' "$SAC_T/sq.out")" 2
 }
 
+@test "tenant stop.sh while the reservation is suspended: refused, the tenant stays on the manifest (alone and in a stop batch)" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  : >"$STUB/squeue.state"
+  squeue_add sac-res-pool1 301 SUSPENDED node7
+  for batch in "" s1; do
+    SAC_STOP_BATCH=$batch run bash "$BUILT/stop.sh" 3>&-
+    [ "$status" -eq 1 ]
+    result_json
+    jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' is suspended (job 301 SUSPENDED): its sessions cannot be stopped until it resumes; try again then"'
+    [ -e "$RESDIR/tenants/ten" ]
+  done
+  session_exists
+}
+
+@test "book.sh whose sac went away while it waits: ends at the next beat, letting go of its lock" {
+  res=$(jq -n '{apiVersion: "scitex-agent-container/v3", kind: "Reservation",
+      spec: {host: "localhost", cpus: 1, time: "1:00:00", tmux_server: "bk"}}')
+  sac_build bk "$res"
+  start=$SECONDS
+  timeout 20 bash "$BUILT/book.sh" 15 3>&- | true
+  ((SECONDS - start < 5))
+  flock -n "$SAC_REMOTE_HOME/reservations/bk/book.lock" true
+}
+
 # The launch waits for session.sh's report, not a fixed delay: what a set-up says.
 
 # start_fails WHY: start.sh fails with WHY, leaves no session and no manifest

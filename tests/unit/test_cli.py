@@ -244,19 +244,28 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
     assert code == 0 and "submitted job 42" in out
 
 
-def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_reach_its_job(tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGHUP"])
+def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_reach_its_job(how, tmp_path,
+                                                                                              monkeypatch):
+    import signal
+
     from sacgen import ops
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
 
     def interrupted(items):
-        raise KeyboardInterrupt
+        if how == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), getattr(signal, how))
+        pytest.fail("the signal did not end the wait")
     monkeypatch.setattr(ops, "run_grouped", interrupted)
+    default = signal.getsignal(signal.SIGTERM)
     code, _, err = _sac(["reservations", "book", "pool", "--host", "h", "--tmux-server", "sac"])
     assert code == 130
     assert "pool: interrupted; its job may be queued on h: sac reservations get pool shows it" in err
     rec = json.loads((tmp_path / "state.json").read_text())["reservations"]["pool"]
     assert rec["host"] == "h" and rec["tmux_server"] == "sac" and rec["job_id"] is None
+    assert signal.getsignal(signal.SIGTERM) == default  # as it was
     _remote(monkeypatch, ok=True, cancelled=["77"])
     code, out, _ = _sac(["reservations", "release", "pool"])
     assert code == 0 and "cancelled job(s) 77" in out
