@@ -265,6 +265,8 @@ def test_a_suspended_reservation_is_reported_not_waited_for(cluster, sac, stub):
         assert r.returncode == 1 and f"is suspended (job {job} SUSPENDED); try again when it resumes" in r.stderr
         r = sac("agent", "logs", name, timeout=60)
         assert r.returncode == 1 and "cannot be read until the job resumes" in r.stderr, r.stderr
+        r = sac("agent", "stop", name, timeout=60)
+        assert r.returncode == 1 and "cannot be stopped until it resumes" in r.stderr, r.stderr
         r = sac("list", "--json", timeout=60)
         assert r.returncode == 0 and [a["state"] for a in json.loads(r.stdout) if a["name"] == name] == ["SUSPENDED"]
     finally:
