@@ -423,7 +423,9 @@ def cmd_agent_stop(args) -> int:
             _err(f"{o.name}: {o.error}")
         elif "killed" in r:
             what = "session killed" if r["killed"] else "no session was running (nothing to stop)"
-            print(f"{o.name}: {what}; reservation {r.get('reservation')} still booked")
+            live = r.get("reservation_state") not in ("ABSENT", "")
+            print(f"{o.name}: {what}; reservation {r.get('reservation')} "
+                  + ("still booked" if live else "has no live job (released, or ended)"))
         elif r.get("cancelled"):
             print(f"{o.name}: cancelled job(s) {', '.join(r['cancelled'])} on {o.host}")
         else:

@@ -272,4 +272,4 @@ if [[ $res_state == RUNNING ]]; then
     *) sac_fail "could not stop session $session in job $res_job: ${out//$'\n'/ }" ;;
   esac
 fi
-sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"killed\":$killed}"
+sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"killed\":$killed,\"reservation_state\":$(sac_json "${res_state:-ABSENT}")}"

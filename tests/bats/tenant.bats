@@ -79,10 +79,16 @@ no_session() { ! session_exists; }
   run bash "$BUILT/stop.sh" 3>&-
   [ "$status" -eq 0 ]
   result_json
-  jcheck '.ok == true and .killed == true and .reservation == "pool1"'
+  jcheck '.ok == true and .killed == true and .reservation == "pool1" and .reservation_state == "RUNNING"'
   no_session
   [ ! -e "$RESDIR/tenants/ten" ]
   wait_for 3 agent_dead ten
+  # Once the reservation is gone, the stop says so.
+  : >"$STUB/squeue.state"
+  run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .killed == false and .reservation_state == "ABSENT"'
   # The reservation's server lives on.
   tmux -L "$SERVER" has-session -t =_root
 }

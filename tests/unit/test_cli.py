@@ -320,6 +320,17 @@ def test_start_by_name_finds_the_yaml_it_was_started_from_outside_the_discovery_
     assert code == 0 and "submitted job 5" in out, err
 
 
+@pytest.mark.parametrize("state, says", [("RUNNING", "reservation p still booked"),
+                                         ("ABSENT", "reservation p has no live job (released, or ended)")])
+def test_a_tenant_stop_says_whether_its_reservation_lives_on(state, says, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({
+        "agents": {"a": {"runtime": "slurm-tenant", "host": "h", "reservation": "p"}}}))
+    _remote(monkeypatch, ok=True, reservation="p", killed=False, reservation_state=state)
+    code, out, _ = _sac(["agent", "stop", "a"])
+    assert code == 0 and out == f"a: no session was running (nothing to stop); {says}\n", out
+
+
 def test_stop_all_json_with_nothing_to_stop_is_an_empty_list(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     assert _sac(["agent", "stop", "--all", "--json"]) == (0, "[]\n", "")
