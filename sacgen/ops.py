@@ -187,8 +187,8 @@ def _now() -> str:
 
 # --------------------------------------------------------------------------- agents
 
-def start_plan(specs: list[AgentSpec], force: bool) -> list[tuple[str, str, Step]]:
-    reg = Registry().read()
+def start_plan(specs: list[AgentSpec], force: bool, reg: dict | None = None) -> list[tuple[str, str, Step]]:
+    reg = Registry().read() if reg is None else reg
     items = []
     for spec in specs:
         host = host_of(spec, reg)
@@ -233,13 +233,14 @@ def moved_agents(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
 
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     Registry().check_writable("started")
-    moved = moved_agents(specs, Registry().read())
+    reg = Registry().read()
+    moved = moved_agents(specs, reg)
     if moved:
         gone = {o.name for o in moved}
         specs = [s for s in specs if s.name not in gone]
         if not specs:
             return moved
-    items = start_plan(specs, force)
+    items = start_plan(specs, force, reg)
     tenants = {s.name for s in specs if s.tenant}
     outcomes = run_grouped(_batched(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
     outcomes = _merge_queued(outcomes, LAUNCH)

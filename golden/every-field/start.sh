@@ -178,6 +178,16 @@ sac_current_v() {
   printf -v "$1" '%s' "$sac_best"
 }
 
+# sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
+# settings (a SCANCEL_STATE would spare jobs); in a subshell, which keeps them
+# for everything else.
+sac_scancel() {
+  (
+    unset "${!SCANCEL_@}"
+    "$scancel" "$@"
+  )
+}
+
 # sac_lock NAME: agent NAME's lock on this host, held until the script (or
 # subshell) ends, so that its starts and stops take turns; non-zero when it is
 # not had in 180 s (longer than a tenant's start may hold it: a 60 s set-up).
@@ -233,7 +243,7 @@ if [[ -n $chain ]]; then
     rm -f "$dir"/successor.*
     : >"$dir/stopped"
     sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
-    (unset "${!SCANCEL_@}"; "$scancel" -u "$sac_user" -n "$jobname") || sac_fail "scancel failed on $sac_host"
+    sac_scancel -u "$sac_user" -n "$jobname" || sac_fail "scancel failed on $sac_host"
   else
     IFS='|' read -r live_job live_state _ <<<"$current"
     sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$live_job"),\"error\":$(sac_json "agent $name is already running (job $live_job $live_state); stop it first or use --force")}"
@@ -374,6 +384,16 @@ sac_tmux_too_old_v() {
     ((BASH_REMATCH[2] < 2 || (BASH_REMATCH[2] == 2 && BASH_REMATCH[3] < 1))); then
     printf -v "$1" '%s on %s is older than tmux 2.1, which sac needs' "$sac_v" "$sac_host"
   fi
+}
+
+# sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
+# settings (a SCANCEL_STATE would spare jobs); in a subshell, which keeps them
+# for everything else.
+sac_scancel() {
+  (
+    unset "${!SCANCEL_@}"
+    "$scancel" "$@"
+  )
 }
 # ------------------------------------------------------------------------------
 
@@ -602,7 +622,7 @@ if [[ -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
   successor=$(<"$dir/successor.$job")
   scancel=""
   sac_slurm_v scancel scancel || scancel=""
-  if [[ -n $scancel ]] && (unset "${!SCANCEL_@}"; "$scancel" "$successor"); then
+  if [[ -n $scancel ]] && sac_scancel "$successor"; then
     log "the agent ended by itself: successor $successor cancelled"
   else
     log "the agent ended by itself, but its successor $successor could not be cancelled"

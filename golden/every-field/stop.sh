@@ -118,6 +118,16 @@ sac_jobs_only_v() {
   done <<<"$2"
   printf -v "$1" '%s' "$sac_out"
 }
+
+# sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
+# settings (a SCANCEL_STATE would spare jobs); in a subshell, which keeps them
+# for everything else.
+sac_scancel() {
+  (
+    unset "${!SCANCEL_@}"
+    "$scancel" "$@"
+  )
+}
 # ------------------------------------------------------------------------------
 
 name=every-field
@@ -155,7 +165,6 @@ done <<<"$chain"
 if [[ -n $ids ]]; then
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   # By name: every job of the chain.
-  # (Not the login shell's SCANCEL_* settings: a SCANCEL_STATE would spare jobs.)
-  out=$(unset "${!SCANCEL_@}"; "$scancel" -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
+  out=$(sac_scancel -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
 fi
 sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"cancelled\":[${ids}]}"
