@@ -283,18 +283,21 @@ def cmd_agent_start(args) -> int:
     if args.dry_run:
         from .remote import LOCAL_HOSTS
 
+        refused, plan = ops.start_program(specs, args.force)
         by_host: dict = {}
-        for name, host, step in ops.start_plan(specs, args.force):
+        for name, host, step in plan:
             by_host.setdefault(host, []).append((name, step))
+        agents = {host: [n for n, _ in items if n != ops.LAUNCH] for host, items in by_host.items()}
         if args.json:
-            _print_json([{"host": host, "agents": [n for n, _ in items],
-                          "program": compose([s for _, s in items])} for host, items in by_host.items()])
-            return 0
-        for host, items in by_host.items():
-            how = "this machine, no ssh" if host in LOCAL_HOSTS else "one ssh connection"
-            print(f"# sac would run this on {host} ({how}, {len(items)} agent(s)):")
-            sys.stdout.write(compose([s for _, s in items]))
-        return 0
+            _print_json([{"host": host, "agents": agents[host], "program": compose([s for _, s in items])}
+                         for host, items in by_host.items()])
+        else:
+            for host, items in by_host.items():
+                how = "this machine, no ssh" if host in LOCAL_HOSTS else "one ssh connection"
+                print(f"# sac would run this on {host} ({how}, {len(agents[host])} agent(s)):")
+                sys.stdout.write(compose([s for _, s in items]))
+        _err_failed(refused, "would not start: ")
+        return ops.exit_status(refused)
     # Named agents must start: one already queued or running (runtime slurm) is
     # refused, exit 1. One that only --all brought in is left as it is: --all
     # asks for everything to run, which it does.

@@ -23,15 +23,20 @@ def _render_one(spec, artifact: str) -> str:
     return cached(spec, artifact)
 
 
-def load_agent_files(paths: list) -> list[AgentSpec]:
-    """paths: pathlib.Paths of YAML files."""
+def load_agent_files(paths: list, named: list) -> list[AgentSpec]:
+    """paths: pathlib.Paths of YAML files or folders. A Reservation file the user
+    named (one of NAMED, by its path or its name) is refused: it is booked, not
+    started. One found in a folder or by --all is passed over."""
     from .spec import load_specs
 
     specs = load_specs([str(p) for p in paths], cached=True)
     agents = [s for s in specs if isinstance(s, AgentSpec)]
+    named = {os.path.realpath(p) for p in named if not p.is_dir()}
     for s in specs:
-        if not isinstance(s, AgentSpec) and len(paths) == 1:
+        if not isinstance(s, AgentSpec) and os.path.realpath(s.source) in named:
             raise UsageError(f"{s.source}: is a Reservation; book it with `sac reservations book` instead")
+    if not agents:
+        raise UsageError(f"no Agent YAMLs in {', '.join(str(p) for p in paths)} (only Reservations)")
     return agents
 
 
@@ -61,6 +66,7 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
                        "and not started from here before")
                 raise UsageError(f"unknown agent {t!r}: no {t}/{t}.yaml in {where}, {why}")
             paths.append(found[t])
+    named = list(paths)
     if all_:
         found = discover() if found is None else found
         paths.extend(p for p in found.values() if p not in paths)
@@ -69,7 +75,7 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
             raise UsageError(f"no agent YAMLs found in {where}")
     if not paths:
         raise UsageError("name at least one agent (PATH or NAME), or use --all")
-    specs = load_agent_files(paths)
+    specs = load_agent_files(paths, named)
     names = {}
     for s in specs:
         if s.name in names:
@@ -220,7 +226,7 @@ def moved_agents(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
         try:
             host = host_of(spec, reg)
         except SacError:
-            continue  # said by start_plan
+            continue  # said by unplaced or start_plan
         was = placement(rec.get("runtime"), rec.get("host"), rec.get("reservation"))
         now = placement(spec.runtime, host, spec.reservation)
         if was != now:
@@ -231,19 +237,40 @@ def moved_agents(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
     return out
 
 
+def unplaced(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
+    """Tenants whose reservation is not known here: each is refused, and the
+    others still start (`--all` asks for everything that can run)."""
+    out = []
+    for spec in specs:
+        try:
+            host_of(spec, reg)
+        except OperationFailed as e:  # (a runtime-slurm agent without host: UsageError, for all)
+            out.append(Outcome(spec.name, None, False, {"reservation": spec.reservation, "unplaced": True},
+                               error=e.message.removeprefix(f"{spec.name}: ")))
+    return out
+
+
+def start_program(specs: list[AgentSpec], force: bool, reg: dict | None = None):
+    """What `sac agent start` does, before it does it: (refused, items). refused:
+    outcomes of the agents it will not start (moved elsewhere, reservation not
+    known here). items: (name, host, step) for run_grouped, tenant launches of a
+    host batched behind one launch-queue.sh step. `--dry-run` prints these."""
+    reg = Registry().read() if reg is None else reg
+    refused = moved_agents(specs, reg) + unplaced(specs, reg)
+    gone = {o.name for o in refused}
+    specs = [s for s in specs if s.name not in gone]
+    items = start_plan(specs, force, reg)
+    tenants = {s.name for s in specs if s.tenant}
+    return refused, _batched(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh")
+
+
 def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     Registry().check_writable("started")
     reg = Registry().read()
-    moved = moved_agents(specs, reg)
-    if moved:
-        gone = {o.name for o in moved}
-        specs = [s for s in specs if s.name not in gone]
-        if not specs:
-            return moved
-    items = start_plan(specs, force, reg)
-    tenants = {s.name for s in specs if s.tenant}
-    outcomes = run_grouped(_batched(items, tenants, "SAC_LAUNCH_BATCH", LAUNCH, "launch-queue.sh"))
-    outcomes = _merge_queued(outcomes, LAUNCH)
+    refused, items = start_program(specs, force, reg)
+    if not items:
+        return refused
+    outcomes = _merge_queued(run_grouped(items), LAUNCH)
     by_name = {s.name: s for s in specs}
     started = [o for o in outcomes if o.ok]
     # A tenant whose session started and then failed (its hook, say) has logs
@@ -262,7 +289,7 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
                     reg["agents"][o.name] = rec
                 elif o.name not in reg["agents"]:
                     reg["stopped"][o.name] = rec
-    return moved + outcomes
+    return refused + outcomes
 
 
 def _batched(items, members: set, env_key: str, label: str, helper: str):

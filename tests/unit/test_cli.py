@@ -422,3 +422,72 @@ def test_bad_ssh_settings_and_squeues_none_are_said_plainly(tmp_path, monkeypatc
     assert json.loads(_sac(["agent", "status", "a", "--json"])[1])["reason"] is None
     code, _, err = _sac(["reservations", "book", "p", "--host", "h", "--time", "20", "--persistent", "--no-wait"])
     assert code == 2 and "give a shorter --resubmit-before" in err
+
+
+def _pool_known(tmp_path, pool="dev-pool", host="spartan"):
+    (tmp_path / "state.json").write_text(json.dumps({"reservations": {pool: {
+        "host": host, "job_id": "41", "node": "n1", "state": "RUNNING"}}}))
+
+
+def test_dry_run_prints_exactly_the_program_start_sends(tmp_path, monkeypatch):
+    """Three tenants and a runtime-slurm agent on one host: their launches are
+    batched behind one launch-queue step, in the dry run as in the real start."""
+    from sacgen import ops, remote
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _pool_known(tmp_path)
+    monkeypatch.setattr(ops.time, "time_ns", lambda: 1234)
+    code, out, err = _sac(["agent", "start", str(ROOT / "examples"), "--dry-run", "--json"])
+    assert code == 0 and err == "", err
+    plans = {p["host"]: p for p in json.loads(out)}
+    spartan = plans["spartan"]
+    assert sorted(spartan["agents"]) == ["dev-helper", "doc-builder", "head-spartan", "test-runner"]
+    assert "export SAC_LAUNCH_BATCH=" in spartan["program"]
+
+    sent = {}
+
+    def fake_batch(host, steps, timeout=None):
+        sent[host] = remote.compose(steps)
+        raise ops.HostUnreachable(f"cannot reach host {host}: test")
+    monkeypatch.setattr(ops, "run_batch", fake_batch)
+    code, _, _ = _sac(["agent", "start", str(ROOT / "examples")])
+    assert code == 3 and set(sent) == set(plans)
+    assert all(sent[h] == plans[h]["program"] for h in plans)
+
+
+def test_a_folder_starts_its_agents_and_passes_over_its_reservations(tmp_path, monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    _pool_known(tmp_path)
+    _remote(monkeypatch, job_id="7", reservation="dev-pool", node="n1")
+    code, out, err = _sac(["agent", "start", str(ROOT / "examples"), "--json"])
+    names = sorted(o["name"] for o in json.loads(out))
+    assert names == ["dev-helper", "doc-builder", "every-field", "head-spartan", "test-runner"], (out, err)
+    # A Reservation named on its own is refused; a folder with nothing else in it too.
+    code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "dev-pool" / "dev-pool.yaml"), "--dry-run"])
+    assert code == 2 and "dev-pool.yaml: is a Reservation; book it with `sac reservations book`" in err
+    code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "dev-pool"), "--dry-run"])
+    assert code == 2 and "no Agent YAMLs in" in err and "(only Reservations)" in err
+
+
+def test_start_all_starts_what_it_can_when_a_reservation_is_not_known_here(tmp_path, monkeypatch):
+    """A tenant whose reservation is not known here is refused on its own line;
+    the other agents are still started (exit 1: not everything started)."""
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.setenv("SCITEX_AGENT_CONTAINER_YAML_DIRS", str(ROOT / "examples"))
+    _remote(monkeypatch, job_id="7")
+    code, out, err = _sac(["agent", "start", "--all"])
+    assert code == 1
+    assert "head-spartan: submitted job 7 on spartan" in out and "every-field: submitted job 7" in out
+    for name in ("dev-helper", "doc-builder", "test-runner"):
+        assert f"{name}: reservation 'dev-pool' is not known here; book it with" in err
+    assert out.endswith("started 2, already running 0, failed 3\n")
+    assert set(json.loads((tmp_path / "state.json").read_text())["agents"]) == {"head-spartan", "every-field"}
+    code, out, err = _sac(["agent", "start", "--all", "--dry-run"])
+    assert code == 1 and "# sac would run this on spartan (one ssh connection, 1 agent(s)):" in out
+    assert err.count("would not start: reservation 'dev-pool' is not known here") == 3
