@@ -82,7 +82,7 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
     book.add_argument("--hold-body", metavar="FILE", help="commands sourced in the job before the tmux server starts")
     book.add_argument("--no-wait", action="store_true", help="return once submitted")
     book.add_argument("--wait-timeout", type=_count(0, 7 * 86400), default=300, metavar="SECONDS",
-                      help="how long to wait for the job to run (default 300)")
+                      help="how long to wait for the job to run, 0 to 604800 (default 300; 0: like --no-wait)")
     book.add_argument("--json", action="store_true")
     get = sub.add_parser("get", help="live state of a reservation", formatter_class=RF,
                          epilog=f"example:\n  {prog_hint} get dev-pool --json")
@@ -92,7 +92,7 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
                          epilog=f"example:\n  {prog_hint} list")
     lst.add_argument("--json", action="store_true")
     ref = sub.add_parser("refresh", help="find the live job of the chain and update the cached id", formatter_class=RF,
-                         epilog=f"example:\n  {prog_hint} refresh dev-pool\n"
+                         epilog=f"examples:\n  {prog_hint} refresh dev-pool\n"
                                 f"  {prog_hint} refresh dev-pool --host spartan   # adopt one booked elsewhere")
     ref.add_argument("name", metavar="NAME")
     ref.add_argument("--host", help="adopt a reservation booked from another machine")
@@ -121,7 +121,8 @@ def _agent_parsers(asub) -> None:
     lg = asub.add_parser("logs", help="last lines of the agent's pane (or its log once the session is gone)",
                          formatter_class=RF, epilog="example:\n  sac agent logs head-spartan -n 100")
     lg.add_argument("name", metavar="NAME")
-    lg.add_argument("-n", "--lines", type=_count(1, 100000), default=100, metavar="LINES")
+    lg.add_argument("-n", "--lines", type=_count(1, 100000), default=100, metavar="LINES",
+                    help="how many lines, 1 to 100000 (default 100)")
     sp = asub.add_parser("stop", help="stop agents (runtime slurm: cancel the chain; tenant: kill the session)",
                          formatter_class=RF, epilog="examples:\n  sac agent stop head-spartan\n  sac agent stop --all")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -183,7 +184,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         cn.add_argument("--persist", default="8h", metavar="DURATION",
                         help="how long it stays open once idle: seconds, or 30m, 8h, 2d... (default 8h)")
         what = cn.add_mutually_exclusive_group()
-        what.add_argument("--check", action="store_true", help="say whether it is open (exit 1 if not)")
+        what.add_argument("--check", action="store_true", help="say whether it is open (exit 1 if not; 2 if SAC_SSH_CONTROL=0)")
         what.add_argument("--close", action="store_true", help="close it")
 
     res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",

@@ -372,7 +372,7 @@ def _argument_rows(prog: str, p: argparse.ArgumentParser) -> list[str]:
         rows.append(f"| {_cell(_code(name))} | {_cell('; '.join(notes))} |")
     for group in p._mutually_exclusive_groups:
         names = " and ".join(_code(x.option_strings[-1]) for x in group._group_actions)
-        rows.append(f"| | {names}: exactly one{' is required' if group.required else ' at most'} |")
+        rows.append(f"| | {names}: {'exactly one is required' if group.required else 'at most one'} |")
     if not rows:
         return []
     return ["| argument | meaning |", "|---|---|", *rows]
@@ -447,9 +447,10 @@ def cli_reference() -> str:
            "Three programs come with the package: `sacgen` compiles and checks YAML (no cluster needed), "
            "`sac` runs agents and reservations over ssh, and `scitex-hpc reservations ...` is the same "
            "as `sac reservations ...`. Every command also takes `-h`/`--help`.", "",
-           "Exit status of every command: 0 done; 1 the operation failed (a remote command failed, no "
-           "such agent or reservation); 2 bad input or usage (invalid YAML, schema violation, unknown "
-           "name, bad flag); 3 the host could not be reached (ssh itself failed).", ""]
+           "Exit status of every command but `sac run` (which exits with its script's status, or 1, 2 or 3 "
+           "as below): 0 done; 1 the operation failed (a remote command failed, a reservation not known "
+           "here); 2 bad input or usage (invalid YAML, schema violation, an agent name not known here, "
+           "bad flag); 3 the host could not be reached (ssh itself failed).", ""]
     for prog, p in (("sacgen", sacgen_parser()), ("sac", sac_parser()), ("scitex-hpc", hpc_parser())):
         _walk(prog, p, "", out, 2)
     while out and out[-1] == "":
