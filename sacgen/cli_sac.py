@@ -66,10 +66,13 @@ def _count(lo: int, hi: int):
 
 def _reservation_parsers(sub, prog_hint: str) -> None:
     book = sub.add_parser("book", help="book a reservation: submit its job and wait until it runs", formatter_class=RF,
-                          epilog=f"example:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
-                                 "      --cpus 8 --mem 32G --time 7-0 --tmux-server sac --persistent")
-    book.add_argument("name", metavar="NAME")
-    book.add_argument("--host", required=True, help="ssh destination of the submission host")
+                          epilog=f"examples:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
+                                 "      --cpus 8 --mem 32G --time 7-0 --tmux-server sac --persistent\n"
+                                 f"  {prog_hint} book dev-pool/dev-pool.yaml      # a Reservation file says it all")
+    book.add_argument("name", metavar="NAME|FILE",
+                      help="the reservation's name, with the flags below; or a Reservation YAML file, "
+                           "which sets them all (its name is the file's stem)")
+    book.add_argument("--host", help="ssh destination of the submission host (required with NAME)")
     book.add_argument("--partition")
     book.add_argument("--account")
     book.add_argument("--qos")
@@ -495,22 +498,55 @@ def _res_line(r: dict) -> str:
     return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra})"
 
 
-def cmd_res_book(args) -> int:
+# The flags that say what a reservation is (the rest say how book behaves).
+RES_FLAGS = ("host", "partition", "account", "qos", "cpus", "mem", "time", "tmux_server", "persistent",
+             "resubmit_before", "hold_body")
+
+
+def _reservation_file(args):
+    """The Reservation a YAML file describes; the flags that would say the same
+    are refused beside it (a file and a flag that disagree: which one is meant?)."""
+    import os
+
+    from .spec import ReservationSpec, load_specs
+
+    given = [f"--{k.replace('_', '-')}" for k in RES_FLAGS if getattr(args, k) not in (None, False)]
+    if given:
+        raise _usage(f"{args.name}: the file sets the reservation's resources and host; leave out {', '.join(given)} "
+                     "(or book by NAME with flags)")
+    if os.path.isdir(args.name):
+        raise _usage(f"{args.name}: is a folder; give one Reservation YAML file")
+    (spec,) = load_specs([args.name], cached=True)
+    if not isinstance(spec, ReservationSpec):
+        raise _usage(f"{spec.source}: is an Agent; start it with `sac agent start {args.name}`")
+    return spec
+
+
+def _reservation_flags(args):
     from pathlib import Path
 
     from . import ops
 
     _name(args.name)
+    if not args.host:
+        raise _usage("--host is required when booking by NAME (or give a Reservation YAML file)")
     hold = None
     if args.hold_body:
         try:
             hold = Path(args.hold_body).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise _usage(f"--hold-body: cannot read {args.hold_body}: {getattr(e, 'strerror', None) or e}")
-    spec = ops.reservation_spec(args.name, {
+    return ops.reservation_spec(args.name, {
         "host": args.host, "partition": args.partition, "account": args.account, "qos": args.qos,
         "cpus": args.cpus, "mem": args.mem, "time": args.time, "tmux_server": args.tmux_server,
         "persistent": args.persistent or None, "resubmit_before": args.resubmit_before, "hold_body": hold})
+
+
+def cmd_res_book(args) -> int:
+    from . import ops
+    from .discovery import looks_like_path
+
+    spec = _reservation_file(args) if looks_like_path(args.name) else _reservation_flags(args)
     wait = 0 if args.no_wait else args.wait_timeout
     if wait:
         print(f"booking {spec.name} on {spec.host}; waiting up to {wait} s for its job to run...", file=sys.stderr)

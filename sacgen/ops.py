@@ -518,7 +518,8 @@ def _record_booking(reg: dict, spec: ReservationSpec, result: dict) -> None:
     reg["reservations"][spec.name] = {
         "host": spec.host, "job_id": result.get("job_id"), "state": result.get("state"),
         "node": result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,
-        "spec": fields, "source": spec.source, "booked_at": _now(),
+        "spec": fields, "source": spec.source if spec.source.startswith("(") else os.path.realpath(spec.source),
+        "booked_at": _now(),
     }
 
 

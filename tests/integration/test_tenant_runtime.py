@@ -223,6 +223,31 @@ def test_tenant_hook_is_sourced_in_its_session(cluster, sac, stub):
     assert sac("reservations", "release", pool).returncode == 0
 
 
+def test_book_from_a_reservation_file(cluster, sac, stub, tmp_path):
+    """`book FILE`: the Reservation YAML says the host, resources, tmux server
+    and hold body; what its hold body exports reaches a tenant."""
+    pool = unique("filepool")
+    sac.pools.append(pool)
+    path = tmp_path / pool / f"{pool}.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump({"apiVersion": "scitex-agent-container/v3", "kind": "Reservation", "spec": {
+        "host": cluster.host, "cpus": 2, "time": "30", "tmux_server": unique("fs"),
+        "hold_body": "export POOL_FROM_FILE='from the file'\n"}}))
+    r = sac("reservations", "book", path, "--cpus", "4")
+    assert r.returncode == 2 and "leave out --cpus" in r.stderr and sac.ssh_calls() == 0
+    before = sac.ssh_calls()
+    r = sac("reservations", "book", path)
+    assert r.returncode == 0 and f"{pool}: booked" in r.stdout and "RUNNING" in r.stdout, r.stderr
+    assert sac.ssh_calls() - before == 1
+    got = sac.json("reservations", "get", pool)
+    assert got["state"] == "RUNNING" and got["tmux_server"] == yaml.safe_load(path.read_text())["spec"]["tmux_server"]
+    name = unique("fromfile")
+    assert sac("agent", "start", tenant(cluster, sac, stub, name, pool)).returncode == 0
+    (rec,) = cluster.wait_for(lambda: records(cluster, name), 10, "tenant record")
+    assert rec["env"]["POOL_FROM_FILE"] == "from the file"
+    assert sac("reservations", "release", pool).returncode == 0
+
+
 def test_migrate_slurm_agent_into_reservation(cluster, sac, stub, tmp_path):
     pool, _ = book(cluster, sac, "--tmux-server", unique("mig"), "--cpus", "4", "--mem", "2G", pool=unique("mig"))
     path = tmp_path / "mover" / "mover.yaml"

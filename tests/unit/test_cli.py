@@ -491,3 +491,31 @@ def test_start_all_starts_what_it_can_when_a_reservation_is_not_known_here(tmp_p
     code, out, err = _sac(["agent", "start", "--all", "--dry-run"])
     assert code == 1 and "# sac would run this on spartan (one ssh connection, 1 agent(s)):" in out
     assert err.count("would not start: reservation 'dev-pool' is not known here") == 3
+
+
+def test_book_takes_a_reservation_file_and_refuses_flags_beside_it(tmp_path, monkeypatch):
+    from sacgen import ops
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    booked = []
+    monkeypatch.setattr(ops, "book", lambda spec, wait: booked.append((spec, wait)) or ops.Outcome(
+        spec.name, spec.host, True, {"job_id": "9", "state": "RUNNING", "node": "n1"}))
+    pool = ROOT / "examples" / "dev-pool" / "dev-pool.yaml"
+    code, out, err = _sac(["reservations", "book", str(pool), "--wait-timeout", "20"])
+    assert code == 0 and out == "dev-pool: booked, job 9 RUNNING on n1 (spartan)\n", err
+    ((spec, wait),) = booked
+    assert (spec.name, spec.host, spec.cpus, spec.mem, spec.time, spec.tmux_server, spec.persistent, wait) == (
+        "dev-pool", "spartan", 8, "32G", "7-0", "sac", True, 20)
+    for argv, says in (([str(pool), "--host", "h", "--persistent"], "leave out --host, --persistent"),
+                       ([str(ROOT / "examples" / "dev-helper" / "dev-helper.yaml")], "is an Agent; start it with"),
+                       ([str(ROOT / "examples")], "is a folder; give one Reservation YAML file"),
+                       (["dev-pool"], "--host is required when booking by NAME")):
+        code, out, err = _sac(["reservations", "book", *argv])
+        assert code == 2 and says in err and len(err.splitlines()) == 1 and out == "", (argv, err)
+    bad = tmp_path / "bad-pool.yaml"
+    bad.write_text("apiVersion: scitex-agent-container/v3\nkind: Reservation\nspec:\n  host: h\n  cpus: lots\n")
+    code, _, err = _sac(["reservations", "book", str(bad)])
+    assert code == 2 and "spec.cpus" in err
+    assert len(booked) == 1
