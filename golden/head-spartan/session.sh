@@ -11,9 +11,9 @@
 set -u
 
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
-name=head-spartan
-dir="$sac_root/agents/$name"
-log="$dir/job-${SLURM_JOB_ID:-none}.log"
+sac_name=head-spartan
+sac_dir="$sac_root/agents/$sac_name"
+sac_log="$sac_dir/job-${SLURM_JOB_ID:-none}.log"
 if [[ -n ${1:-} ]]; then
   exec 3>"$1"
   : >"${1%/*}/opened"
@@ -21,7 +21,6 @@ fi
 sac_told() { :; }
 # The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
 # and names fixed here only: the hook may have changed PATH and any variable.
-sac_log=$log
 sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
@@ -43,9 +42,9 @@ agent=(claude --model opus)
   exec -- "${agent[@]}" 3>&-
 )
 status=$?
-printf '%s\n' "$status" >"$dir/last-exit"
+printf '%s\n' "$status" >"$sac_dir/last-exit"
 # Keep the last screen, for `sac agent logs` once the session is gone (without
 # the empty rows below the last line: $(...) drops them).
 screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
-printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" "$status" "${screen:+$screen$'\n'}" >>"$sac_log"
 exit "$status"

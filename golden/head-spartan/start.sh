@@ -395,113 +395,115 @@ sac_scancel() {
 }
 # ------------------------------------------------------------------------------
 
-name=head-spartan
-jobname=sac-$name
-dir="$sac_root/agents/$name"
-job_script="$dir/job.sbatch"
-lead=3600
+# Every name this job keeps across the pre_agent hook starts with sac_: the hook may
+# set any other variable or function.
+sac_name=head-spartan
+sac_jobname=sac-$sac_name
+sac_dir="$sac_root/agents/$sac_name"
+sac_job_script="$sac_dir/job.sbatch"
+sac_lead=3600
 # Per-agent tmux socket (tmux -L) under $TMUX_TMPDIR or /tmp: node-local, never $HOME.
-socket=sac-$name
-session=sac-$name
-job=${SLURM_JOB_ID:?job.sbatch must run under SLURM}
+sac_socket=sac-$sac_name
+sac_session=sac-$sac_name
+sac_job=${SLURM_JOB_ID:?job.sbatch must run under SLURM}
 # Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
-sbatch=""
+sac_sbatch=""
 
 # The job's shape is the YAML's and sac's: SBATCH_* variables of the login
 # shell (which override the script's directives) are dropped for what they set, and kept
 # as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
 sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_PARTITION SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
-log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
+sac_log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
-printf '%s\n' "$job" >>"$dir/jobs"
-log "agent $name: job $job on $sac_host"
+printf '%s\n' "$sac_job" >>"$sac_dir/jobs"
+sac_log "agent $sac_name: job $sac_job on $sac_host"
 # Stopped (sac agent stop) while the walltime trap of the job before was
 # submitting this one: the stop cancelled what the queue showed, and this job
 # came in a moment later. start.sh takes the marker away before it submits.
-if [[ -e $dir/stopped ]]; then
-  log "agent $name was stopped: this job ends without starting it"
+if [[ -e $sac_dir/stopped ]]; then
+  sac_log "agent $sac_name was stopped: this job ends without starting it"
   exit 0
 fi
 # When the walltime kill is due (SLURM sends it at walltime or up to 30 s later,
 # never earlier): an agent that ends before then ended by itself.
 # (printf %(%s)T, not EPOCHSECONDS: bash 4.2 has no EPOCHSECONDS.)
-printf -v walltime_at '%(%s)T' -1
-walltime_at=$((walltime_at + 604800))
+printf -v sac_walltime_at '%(%s)T' -1
+sac_walltime_at=$((sac_walltime_at + 604800))
 
 # --- auto-resubmit -------------------------------------------------------------
-# SLURM sends USR1 to this batch shell (B:) $lead s before walltime. The
+# SLURM sends USR1 to this batch shell (B:) $sac_lead s before walltime. The
 # trap submits exactly one successor, which waits (--dependency=singleton) until
 # this job has ended and then carries on under the same job name. Guards against
 # duplicates: a per-job marker, a lock, and a look at the queue before every
 # sbatch (a failed sbatch may have submitted all the same).
 sac_resubmitting=0
 sac_resubmit() {
-  local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2 grace
-  local deadline=$((SECONDS + lead - 30))
-  if ((sac_resubmitting)); then log "USR1 again while resubmitting: ignored"; return 0; fi
+  local marker="$sac_dir/successor.$sac_job" lockfd out rc id line attempt=0 delay=2 grace
+  local deadline=$((SECONDS + sac_lead - 30))
+  if ((sac_resubmitting)); then sac_log "USR1 again while resubmitting: ignored"; return 0; fi
   # A stop in progress writes `stopped` first and takes it back if it fails:
   # give it 30 s (SAC_STOP_GRACE) to end the job or to fail, since USR1 comes
   # only once.
   for ((grace = 0; grace < ${SAC_STOP_GRACE:-30}; grace++)); do
-    [[ -e $dir/stopped ]] || break
+    [[ -e $sac_dir/stopped ]] || break
     sleep 1
   done
-  if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; return 0; fi
+  if [[ -e $sac_dir/stopped ]]; then sac_log "stopped on purpose: not resubmitting"; return 0; fi
   # No command substitution on the way in: bash can fail to parse one when a
   # second signal arrives in the middle of it.
   if [[ -s $marker ]]; then
     IFS= read -r id <"$marker" || true
-    log "successor $id already submitted"
+    sac_log "successor $id already submitted"
     return 0
   fi
   sac_resubmitting=1
-  exec {lockfd}>>"$dir/resubmit.lock"
+  exec {lockfd}>>"$sac_dir/resubmit.lock"
   while :; do
     attempt=$((attempt + 1))
     # Held from the look at the queue to the end of sbatch, never while
     # waiting to retry: a stop takes it to wait for an sbatch in flight.
-    flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
-    if sac_chain_v out "$jobname"; then
+    flock -w 20 "$lockfd" || sac_log "resubmit lock busy for 20 s; going on"
+    if sac_chain_v out "$sac_jobname"; then
       id=""
       while IFS='|' read -r line _; do
-        if [[ -n $line && $line != "$job" ]]; then id=$line; break; fi
+        if [[ -n $line && $line != "$sac_job" ]]; then id=$line; break; fi
       done <<<"$out"
       if [[ -n $id ]]; then
-        log "successor $id is already queued"
+        sac_log "successor $id is already queued"
         printf '%s\n' "$id" >"$marker"
         break
       fi
     else
-      log "squeue failed; cannot tell whether a successor exists"
+      sac_log "squeue failed; cannot tell whether a successor exists"
     fi
     # A stop that came meanwhile (its marker; its SIGTERM ends the job).
-    if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; break; fi
-    if [[ -z $sbatch ]]; then sac_slurm_v sbatch sbatch || sbatch=""; fi
-    if [[ -z $sbatch ]]; then
+    if [[ -e $sac_dir/stopped ]]; then sac_log "stopped on purpose: not resubmitting"; break; fi
+    if [[ -z $sac_sbatch ]]; then sac_slurm_v sac_sbatch sbatch || sac_sbatch=""; fi
+    if [[ -z $sac_sbatch ]]; then
       # Retrying cannot help, and the trap must not keep the shell from its hold.
-      log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
+      sac_log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
       break
     else
-      out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
-        --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
+      out=$(sac_sbatch_env; "$sac_sbatch" --parsable --dependency=singleton --job-name="$sac_jobname" \
+        --output="$sac_dir/job-%j.log" --open-mode=append --chdir="$sac_dir" "$sac_job_script" 2>&1)
       rc=$?
       sac_job_id_v id "$out"
       if ((rc == 0)) && [[ -n $id ]]; then
-        log "submitted successor $id"
+        sac_log "submitted successor $id"
         printf '%s\n' "$id" >"$marker"
         break
       fi
-      log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
+      sac_log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
     fi
     flock -u "$lockfd"
     if ((SECONDS + delay > deadline)); then
-      log "giving up resubmitting: walltime is near"
+      sac_log "giving up resubmitting: walltime is near"
       break
     fi
     # The job's hold has ended (the agent is gone): no successor is wanted.
-    if [[ -n ${hold_pid:-} ]] && ! kill -0 "$hold_pid" 2>/dev/null; then
-      log "the job is ending: not resubmitting"
+    if [[ -n ${sac_hold_pid:-} ]] && ! kill -0 "$sac_hold_pid" 2>/dev/null; then
+      sac_log "the job is ending: not resubmitting"
       break
     fi
     # In the background so that the shell stays responsive to signals.
@@ -517,9 +519,9 @@ trap sac_resubmit USR1
 
 # The pre_agent hook is sourced, not executed: what it exports (module load ...)
 # stays in this shell and so reaches the tmux server and the agent.
-hook="$HOME"/path/to/module-load.sh
-if [[ ! -r $hook ]]; then
-  log "pre_agent hook not found or not readable: $hook"
+sac_hook="$HOME"/path/to/module-load.sh
+if [[ ! -r $sac_hook ]]; then
+  sac_log "pre_agent hook not found or not readable: $sac_hook"
   exit 1
 fi
 set +u
@@ -527,46 +529,46 @@ set +u
 # (A SIGTERM meanwhile -- scancel, preemption -- is not the hook's doing.)
 sac_hook_exited() {
   if (($1 == 143)); then
-    log "the job was told to end (SIGTERM) while the pre_agent hook ran"
+    sac_log "the job was told to end (SIGTERM) while the pre_agent hook ran"
   else
-    log "pre_agent hook $hook ended the job (exit $1) before the agent started"
+    sac_log "pre_agent hook $sac_hook ended the job (exit $1) before the agent started"
   fi
 }
 trap 'sac_hook_exited $?' EXIT
 trap 'exit 143' TERM
 # shellcheck source=/dev/null
-source "$hook"
-hook_status=$?
+source "$sac_hook"
+sac_hook_status=$?
 trap - TERM
 # (Unless the hook set an EXIT trap of its own: that one stays.)
 case $(trap -p EXIT) in *sac_hook_exited*) trap - EXIT ;; esac
 set -u +e
-if ((hook_status != 0)); then
-  log "pre_agent hook $hook failed with status $hook_status"
+if ((sac_hook_status != 0)); then
+  sac_log "pre_agent hook $sac_hook failed with status $sac_hook_status"
   exit 1
 fi
 
 sac_tmux_too_old_v why
 if [[ -n $why ]]; then
-  log "$why"
+  sac_log "$why"
   exit 1
 fi
 
 # The batch shell holds the job for as long as the agent's session lives: the
 # session keeps a fifo open, and reading it ends when the session is gone. No
 # polling of tmux or slurmctld.
-hold_dir=$(mktemp -d "${TMPDIR:-/tmp}/sac-$name.XXXXXX") || { log "cannot create a temporary directory"; exit 1; }
-fifo="$hold_dir/hold"
-mkfifo -m 600 "$fifo" || { log "cannot create $fifo"; exit 1; }
-cat "$fifo" >/dev/null &
-hold_pid=$!
+sac_hold_dir=$(mktemp -d "${TMPDIR:-/tmp}/sac-$sac_name.XXXXXX") || { sac_log "cannot create a temporary directory"; exit 1; }
+sac_fifo="$sac_hold_dir/hold"
+mkfifo -m 600 "$sac_fifo" || { sac_log "cannot create $sac_fifo"; exit 1; }
+cat "$sac_fifo" >/dev/null &
+sac_hold_pid=$!
 
-rm -f "$dir/last-exit"
+rm -f "$sac_dir/last-exit"
 
 sac_abort() {
-  log "$1"
-  kill "$hold_pid" 2>/dev/null
-  rm -rf "$hold_dir"
+  sac_log "$1"
+  kill "$sac_hold_pid" 2>/dev/null
+  rm -rf "$sac_hold_dir"
   exit 1
 }
 
@@ -574,59 +576,59 @@ sac_abort() {
 # on this node, its session with it (SLURM's singleton does not wait for a
 # COMPLETING job): give that session 30 s to go.
 for ((i = 0; i < 150; i++)); do
-  tmux -L "$socket" has-session -t "=$session" 2>/dev/null || break
-  ((i > 0)) || log "the session of an earlier job of $name is still here; waiting for it to end"
+  tmux -L "$sac_socket" has-session -t "=$sac_session" 2>/dev/null || break
+  ((i > 0)) || sac_log "the session of an earlier job of $sac_name is still here; waiting for it to end"
   sleep 0.2
 done
 # Whatever the user's tmux.conf says (the server reads it), the session made
 # detached must stay, and its pane must close when the agent's session ends.
-if ! tmux -L "$socket" new-session -d -s "$session" -x 220 -y 50 bash "$dir/session.sh" "$fifo" \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
-  sac_abort "could not start tmux session $session (tmux -L $socket)"
+if ! tmux -L "$sac_socket" new-session -d -s "$sac_session" -x 220 -y 50 bash "$sac_dir/session.sh" "$sac_fifo" \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
+  sac_abort "could not start tmux session $sac_session (tmux -L $sac_socket)"
 fi
 # session.sh marks that it holds the fifo. Should the pane die before that, no
 # writer would ever come and the hold would last until walltime: check it.
 for ((i = 0; i < 300; i++)); do
-  [[ -e $hold_dir/opened ]] && break
-  if ! tmux -L "$socket" has-session -t "=$session" 2>/dev/null; then
-    [[ -e $hold_dir/opened ]] && break
+  [[ -e $sac_hold_dir/opened ]] && break
+  if ! tmux -L "$sac_socket" has-session -t "=$sac_session" 2>/dev/null; then
+    [[ -e $sac_hold_dir/opened ]] && break
     sac_abort "the agent's session ended before it started (see the lines above)"
   fi
   sleep 0.2 &
   wait $!
 done
-[[ -e $hold_dir/opened ]] || sac_abort "the agent's session did not start within 60 s"
-log "agent $name started in tmux session $session (tmux -L $socket)"
+[[ -e $sac_hold_dir/opened ]] || sac_abort "the agent's session did not start within 60 s"
+sac_log "agent $sac_name started in tmux session $sac_session (tmux -L $sac_socket)"
 # SIGTERM (scancel, preemption, requeue, the walltime kill) ends the job here
 # and now, as it would without a trap -- also in the middle of the walltime
 # trap's retries, which must not go on submitting -- and, should it come while
 # the lines below run, before they count the agent as ended by itself.
-trap 'rm -rf "$hold_dir"; exit 143' TERM
+trap 'rm -rf "$sac_hold_dir"; exit 143' TERM
 
 # Hold with `& wait`, never a foreground command: bash runs a trap only when the
 # foreground command returns, so a foreground hold would defer the USR1 trap.
-while kill -0 "$hold_pid" 2>/dev/null; do
-  wait "$hold_pid"
+while kill -0 "$sac_hold_pid" 2>/dev/null; do
+  wait "$sac_hold_pid"
 done
 
-agent_status=$(cat "$dir/last-exit" 2>/dev/null || echo 1)
-log "agent session ended (agent status $agent_status)"
+agent_status=$(cat "$sac_dir/last-exit" 2>/dev/null || echo 1)
+sac_log "agent session ended (agent status $agent_status)"
 # The agent ended by itself, well before walltime, after the walltime signal
 # had already submitted a successor: that successor would start it again,
 # which no one asked for (a tenant that ends by itself is not relaunched
 # either). Cancel it.
 printf -v now '%(%s)T' -1
-if [[ -e $dir/last-exit ]] && ((now < walltime_at - 120)) &&
-  [[ -s $dir/successor.$job ]]; then
-  successor=$(<"$dir/successor.$job")
+if [[ -e $sac_dir/last-exit ]] && ((now < sac_walltime_at - 120)) &&
+  [[ -s $sac_dir/successor.$sac_job ]]; then
+  successor=$(<"$sac_dir/successor.$sac_job")
   scancel=""
   sac_slurm_v scancel scancel || scancel=""
   if [[ -n $scancel ]] && sac_scancel "$successor"; then
-    log "the agent ended by itself: successor $successor cancelled"
+    sac_log "the agent ended by itself: successor $successor cancelled"
   else
-    log "the agent ended by itself, but its successor $successor could not be cancelled"
+    sac_log "the agent ended by itself, but its successor $successor could not be cancelled"
   fi
 fi
-rm -rf "$hold_dir"
+rm -rf "$sac_hold_dir"
 exit "$agent_status"
 SAC_EOF
 sac_install "$dir/session.sh" <<'SAC_EOF'
@@ -643,9 +645,9 @@ sac_install "$dir/session.sh" <<'SAC_EOF'
 set -u
 
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
-name=head-spartan
-dir="$sac_root/agents/$name"
-log="$dir/job-${SLURM_JOB_ID:-none}.log"
+sac_name=head-spartan
+sac_dir="$sac_root/agents/$sac_name"
+sac_log="$sac_dir/job-${SLURM_JOB_ID:-none}.log"
 if [[ -n ${1:-} ]]; then
   exec 3>"$1"
   : >"${1%/*}/opened"
@@ -653,7 +655,6 @@ fi
 sac_told() { :; }
 # The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
 # and names fixed here only: the hook may have changed PATH and any variable.
-sac_log=$log
 sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
@@ -675,11 +676,11 @@ agent=(claude --model opus)
   exec -- "${agent[@]}" 3>&-
 )
 status=$?
-printf '%s\n' "$status" >"$dir/last-exit"
+printf '%s\n' "$status" >"$sac_dir/last-exit"
 # Keep the last screen, for `sac agent logs` once the session is gone (without
 # the empty rows below the last line: $(...) drops them).
 screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
-printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" "$status" "${screen:+$screen$'\n'}" >>"$sac_log"
 exit "$status"
 SAC_EOF
 chmod 700 "$dir/job.sbatch" "$dir/session.sh"

@@ -356,29 +356,31 @@ sac_tmux_too_old_v() {
 }
 # ------------------------------------------------------------------------------
 
-pool=lab-pool
-jobname=sac-res-$pool
-dir="$sac_root/reservations/$pool"
-job_script="$dir/reservation.sbatch"
-lead=7200
-job=${SLURM_JOB_ID:?reservation.sbatch must run under SLURM}
+# Every name this job keeps across the hold body starts with sac_: the body may
+# set any other variable or function.
+sac_pool=lab-pool
+sac_jobname=sac-res-$sac_pool
+sac_dir="$sac_root/reservations/$sac_pool"
+sac_job_script="$sac_dir/reservation.sbatch"
+sac_lead=7200
+sac_job=${SLURM_JOB_ID:?reservation.sbatch must run under SLURM}
 # Found when the trap needs it: PATH first, else SAC_SLURM_BIN (recorded at submit).
-sbatch=""
+sac_sbatch=""
 
 # The job's shape is the YAML's and sac's: SBATCH_* variables of the login
 # shell (which override the script's directives) are dropped for what they set, and kept
 # as defaults for the rest (an SBATCH_ACCOUNT with no account in the YAML).
 sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_EXPORT SBATCH_ARRAY_INX SBATCH_WAIT SBATCH_OUTPUT SBATCH_ERROR SBATCH_INPUT SBATCH_ACCOUNT SBATCH_QOS SBATCH_MEM_PER_NODE SBATCH_MEM_PER_CPU SBATCH_MEM_PER_GPU SBATCH_TIMELIMIT; }
 
-log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
+sac_log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
-printf '%s\n' "$job" >>"$dir/jobs"
-log "reservation $pool: job $job on $sac_host"
+printf '%s\n' "$sac_job" >>"$sac_dir/jobs"
+sac_log "reservation $sac_pool: job $sac_job on $sac_host"
 # Released (sac reservations release) while the walltime trap of the job
 # before was submitting this one: the release cancelled what the queue showed,
 # and this job came in a moment later. book.sh takes the marker away first.
-if [[ -e $dir/stopped ]]; then
-  log "reservation $pool was released: this job ends without serving"
+if [[ -e $sac_dir/stopped ]]; then
+  sac_log "reservation $sac_pool was released: this job ends without serving"
   exit 0
 fi
 
@@ -388,86 +390,86 @@ sac_ended_early() {
   local rc=$? why
   why="it ended (status $rc)"
   ((rc != 143)) || why="it was told to end (SIGTERM: cancelled, or out of time)"
-  [[ -e $dir/running.$job || -e $dir/failed.$job ]] ||
-    printf '%s before its tmux server ran; see %s\n' "$why" "$dir/job-$job.log" >"$dir/failed.$job"
+  [[ -e $sac_dir/running.$sac_job || -e $sac_dir/failed.$sac_job ]] ||
+    printf '%s before its tmux server ran; see %s\n' "$why" "$sac_dir/job-$sac_job.log" >"$sac_dir/failed.$sac_job"
 }
 trap sac_ended_early EXIT
 # (So that the EXIT trap knows: bash would run it with the last command's status.)
 trap 'exit 143' TERM
 
 # --- auto-resubmit -------------------------------------------------------------
-# SLURM sends USR1 to this batch shell (B:) $lead s before walltime. The
+# SLURM sends USR1 to this batch shell (B:) $sac_lead s before walltime. The
 # trap submits exactly one successor, which waits (--dependency=singleton) until
 # this job has ended and then carries on under the same job name. Guards against
 # duplicates: a per-job marker, a lock, and a look at the queue before every
 # sbatch (a failed sbatch may have submitted all the same).
 sac_resubmitting=0
 sac_resubmit() {
-  local marker="$dir/successor.$job" lockfd out rc id line attempt=0 delay=2 grace
-  local deadline=$((SECONDS + lead - 30))
-  if ((sac_resubmitting)); then log "USR1 again while resubmitting: ignored"; return 0; fi
+  local marker="$sac_dir/successor.$sac_job" lockfd out rc id line attempt=0 delay=2 grace
+  local deadline=$((SECONDS + sac_lead - 30))
+  if ((sac_resubmitting)); then sac_log "USR1 again while resubmitting: ignored"; return 0; fi
   # A stop in progress writes `stopped` first and takes it back if it fails:
   # give it 30 s (SAC_STOP_GRACE) to end the job or to fail, since USR1 comes
   # only once.
   for ((grace = 0; grace < ${SAC_STOP_GRACE:-30}; grace++)); do
-    [[ -e $dir/stopped ]] || break
+    [[ -e $sac_dir/stopped ]] || break
     sleep 1
   done
-  if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; return 0; fi
+  if [[ -e $sac_dir/stopped ]]; then sac_log "stopped on purpose: not resubmitting"; return 0; fi
   # No command substitution on the way in: bash can fail to parse one when a
   # second signal arrives in the middle of it.
   if [[ -s $marker ]]; then
     IFS= read -r id <"$marker" || true
-    log "successor $id already submitted"
+    sac_log "successor $id already submitted"
     return 0
   fi
   sac_resubmitting=1
-  exec {lockfd}>>"$dir/resubmit.lock"
+  exec {lockfd}>>"$sac_dir/resubmit.lock"
   while :; do
     attempt=$((attempt + 1))
     # Held from the look at the queue to the end of sbatch, never while
     # waiting to retry: a stop takes it to wait for an sbatch in flight.
-    flock -w 20 "$lockfd" || log "resubmit lock busy for 20 s; going on"
-    if sac_chain_v out "$jobname"; then
+    flock -w 20 "$lockfd" || sac_log "resubmit lock busy for 20 s; going on"
+    if sac_chain_v out "$sac_jobname"; then
       id=""
       while IFS='|' read -r line _; do
-        if [[ -n $line && $line != "$job" ]]; then id=$line; break; fi
+        if [[ -n $line && $line != "$sac_job" ]]; then id=$line; break; fi
       done <<<"$out"
       if [[ -n $id ]]; then
-        log "successor $id is already queued"
+        sac_log "successor $id is already queued"
         printf '%s\n' "$id" >"$marker"
         break
       fi
     else
-      log "squeue failed; cannot tell whether a successor exists"
+      sac_log "squeue failed; cannot tell whether a successor exists"
     fi
     # A stop that came meanwhile (its marker; its SIGTERM ends the job).
-    if [[ -e $dir/stopped ]]; then log "stopped on purpose: not resubmitting"; break; fi
-    if [[ -z $sbatch ]]; then sac_slurm_v sbatch sbatch || sbatch=""; fi
-    if [[ -z $sbatch ]]; then
+    if [[ -e $sac_dir/stopped ]]; then sac_log "stopped on purpose: not resubmitting"; break; fi
+    if [[ -z $sac_sbatch ]]; then sac_slurm_v sac_sbatch sbatch || sac_sbatch=""; fi
+    if [[ -z $sac_sbatch ]]; then
       # Retrying cannot help, and the trap must not keep the shell from its hold.
-      log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
+      sac_log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
       break
     else
-      out=$(sac_sbatch_env; "$sbatch" --parsable --dependency=singleton --job-name="$jobname" \
-        --output="$dir/job-%j.log" --open-mode=append --chdir="$dir" "$job_script" 2>&1)
+      out=$(sac_sbatch_env; "$sac_sbatch" --parsable --dependency=singleton --job-name="$sac_jobname" \
+        --output="$sac_dir/job-%j.log" --open-mode=append --chdir="$sac_dir" "$sac_job_script" 2>&1)
       rc=$?
       sac_job_id_v id "$out"
       if ((rc == 0)) && [[ -n $id ]]; then
-        log "submitted successor $id"
+        sac_log "submitted successor $id"
         printf '%s\n' "$id" >"$marker"
         break
       fi
-      log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
+      sac_log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
     fi
     flock -u "$lockfd"
     if ((SECONDS + delay > deadline)); then
-      log "giving up resubmitting: walltime is near"
+      sac_log "giving up resubmitting: walltime is near"
       break
     fi
     # The job's hold has ended (the agent is gone): no successor is wanted.
-    if [[ -n ${hold_pid:-} ]] && ! kill -0 "$hold_pid" 2>/dev/null; then
-      log "the job is ending: not resubmitting"
+    if [[ -n ${sac_hold_pid:-} ]] && ! kill -0 "$sac_hold_pid" 2>/dev/null; then
+      sac_log "the job is ending: not resubmitting"
       break
     fi
     # In the background so that the shell stays responsive to signals.
@@ -485,7 +487,7 @@ trap sac_resubmit USR1
 # reaches the tmux server and so every tenant.
 set +u
 # shellcheck source=/dev/null
-source "$dir/hold_body.sh" || log "hold body failed with status $?"
+source "$sac_dir/hold_body.sh" || sac_log "hold body failed with status $?"
 set -u +e
 
 # The tmux server is started by this script, so it and every session on it
@@ -496,41 +498,41 @@ set -u +e
 server=lab
 sac_tmux_too_old_v why
 if [[ -n $why ]]; then
-  log "$why"
-  printf '%s\n' "$why" >"$dir/failed.$job"
+  sac_log "$why"
+  printf '%s\n' "$why" >"$sac_dir/failed.$sac_job"
   exit 1
 fi
 if ! tmux -L "$server" new-session -d -s _root 'sleep infinity' \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
-  log "could not start tmux server $server (is another reservation on this node using the same name?)"
+  sac_log "could not start tmux server $server (is another reservation on this node using the same name?)"
   # Tell a waiting `book` at once, instead of letting it wait out its deadline.
-  printf 'could not start tmux server %s on %s\n' "$server" "$sac_host" >"$dir/failed.$job"
+  printf 'could not start tmux server %s on %s\n' "$server" "$sac_host" >"$sac_dir/failed.$sac_job"
   exit 1
 fi
-log "tmux server $server is up (tmux -L $server)"
+sac_log "tmux server $server is up (tmux -L $server)"
 
 # Relaunch the tenants that were running when the previous job of this
 # reservation ended (the manifest lists them; stop removes an entry).
-for entry in "$dir"/tenants/*; do
+for entry in "$sac_dir"/tenants/*; do
   [[ -e $entry ]] || continue
   tenant=${entry##*/}
   if tmux -L "$server" new-session -d -s "sac-$tenant" -x 220 -y 50 bash "$sac_root/agents/$tenant/session.sh"; then
-    log "relaunched tenant $tenant"
+    sac_log "relaunched tenant $tenant"
   else
-    log "could not relaunch tenant $tenant"
+    sac_log "could not relaunch tenant $tenant"
   fi
 done
 
 # Tell a waiting `book` that the job runs (a file, not a poll of slurmctld).
-printf '%s\n' "$sac_host" >"$dir/running.$job"
+printf '%s\n' "$sac_host" >"$sac_dir/running.$sac_job"
 
 # Hold with `& wait` so that the USR1 trap runs at once; after the trap the loop
 # waits again, so the job keeps serving its tenants until its own walltime.
 sleep infinity &
-hold_pid=$!
+sac_hold_pid=$!
 # Hold with `& wait`, never a foreground command: bash runs a trap only when the
 # foreground command returns, so a foreground hold would defer the USR1 trap.
-while kill -0 "$hold_pid" 2>/dev/null; do
-  wait "$hold_pid"
+while kill -0 "$sac_hold_pid" 2>/dev/null; do
+  wait "$sac_hold_pid"
 done
 SAC_EOF
 chmod 700 "$dir/reservation.sbatch"

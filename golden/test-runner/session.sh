@@ -15,12 +15,13 @@
 set -u
 
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
-name=test-runner
-dir="$sac_root/agents/$name"
-pool=dev-pool
-log="$dir/agent.log"
-# Fixed before the hook runs, which may change PATH, TMUX or any variable.
-sac_channel=${1:-} sac_state="$dir/launch-state" sac_tmux=tmux sac_socket=${TMUX:-}
+sac_name=test-runner
+sac_dir="$sac_root/agents/$sac_name"
+sac_pool=dev-pool
+sac_log="$sac_dir/agent.log"
+# Fixed before the hook runs, which may change PATH, TMUX or any variable (but
+# sac_*: every name this script keeps across the hook starts with sac_).
+sac_channel=${1:-} sac_state="$sac_dir/launch-state" sac_tmux=tmux sac_socket=${TMUX:-}
 sac_socket=${sac_socket%%,*}
 if [[ -n $sac_channel ]]; then sac_tmux=$(type -P tmux) || sac_tmux=tmux; fi
 sac_told() {
@@ -36,14 +37,13 @@ sac_in_setup=1
 sac_setup_ended() {
   local why="the session ended during its set-up (status $1)"
   if ((sac_in_setup)); then
-    printf 'sac: %s\n' "$why" >>"${sac_log:-$log}"
+    printf 'sac: %s\n' "$why" >>"$sac_log"
     sac_told "$why"
   fi
 }
 trap 'sac_setup_ended $?' EXIT
 # The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
 # and names fixed here only: the hook may have changed PATH and any variable.
-sac_log=$log
 sac_quit() {
   printf 'sac: %s\n' "$1"
   printf 'sac: %s\n' "$1" >>"$sac_log"
@@ -53,13 +53,13 @@ sac_quit() {
 }
 
 # The pre_agent hook is sourced in this session, so what it exports reaches the agent.
-hook="$HOME"/proj/.venv/bin/activate
-if [[ ! -r $hook ]]; then
-  sac_quit "pre_agent hook not found or not readable: $hook"
+sac_hook="$HOME"/proj/.venv/bin/activate
+if [[ ! -r $sac_hook ]]; then
+  sac_quit "pre_agent hook not found or not readable: $sac_hook"
 fi
 set +u
 # shellcheck source=/dev/null
-source "$hook" || sac_quit "pre_agent hook $hook failed with status $?"
+source "$sac_hook" || sac_quit "pre_agent hook $sac_hook failed with status $?"
 set -u +e
 
 workdir="$HOME"/proj
@@ -84,11 +84,11 @@ sac_in_setup=0
   exec -- "${agent[@]}" 3>&-
 )
 status=$?
-printf '%s\n' "$status" >"$dir/last-exit"
+printf '%s\n' "$status" >"$sac_dir/last-exit"
 # An agent that ended by itself is not relaunched by the reservation's successor.
-rm -f "$sac_root/reservations/$pool/tenants/$name"
+rm -f "$sac_root/reservations/$sac_pool/tenants/$sac_name"
 # Keep the last screen, for `sac agent logs` once the session is gone (without
 # the empty rows below the last line: $(...) drops them).
 screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
-printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$name" "$status" "${screen:+$screen$'\n'}" >>"$log"
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" "$status" "${screen:+$screen$'\n'}" >>"$sac_log"
 exit "$status"

@@ -493,3 +493,21 @@ refute() {
     return 1
   fi
 }
+
+# clobbering_hook FILE: a hook (pre_agent, hold body) that uses every variable
+# and function name of the script that sources it, but sac_* (the names sac's
+# scripts keep across a hook; a hook is free to use any other). It also sets the
+# plain names a user's hook plausibly sets.
+clobbering_hook() {
+  cat >"$1" <<'HOOK'
+for v in $(compgen -v); do
+  case $v in sac_* | [A-Z]* | _* | v) ;; *) eval "$v=clobbered-by-hook" ;; esac
+done
+for f in $(compgen -A function); do
+  case $f in sac_*) ;; *) eval "$f() { echo \"clobbered function $f called\"; }" ;; esac
+done
+dir=/nonexistent name=hooked job=1 pool=hooked log=/nonexistent/x.log jobname=x lead=1 session=x socket=x
+hook=/nonexistent fifo=/nonexistent hold_pid=1 hold_dir=/nonexistent sbatch=/nonexistent status=9
+log() { echo "clobbered function log called"; }
+HOOK
+}

@@ -103,6 +103,27 @@ EOF
   file_has "$AGENT_DIR/jobs" 101
 }
 
+@test "a pre_agent hook may use every name but sac_*: the job still starts the agent, resubmits, and cancels its successor" {
+  mkdir -p "$HOME/hooks"
+  clobbering_hook "$HOME/hooks/clobber.sh"
+  sac_build cl "$(agent_json cl '.spec.slurm.hooks.pre_agent = "~/hooks/clobber.sh"')"
+  launch cl
+  wait_for 2 file_has "$JOB_OUT" "agent cl started in tmux session sac-cl (tmux -L sac-cl)" || { show_job_output; false; }
+  kill -USR1 "$JOB_PID"
+  wait_for 2 count_is sbatch 1 || { show_job_output; false; }
+  argv="$STUB/sbatch.argv.1"
+  has_word "$argv" --job-name=sac-cl
+  has_word "$argv" "--chdir=$AGENT_DIR"
+  has_word "$argv" "--output=$AGENT_DIR/job-%j.log"
+  assert_eq "$(last_word "$argv")" "$AGENT_DIR/job.sbatch"
+  wait_for 2 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  kill "$(<"$STUB/agent-cl.pid")"
+  wait_for 10 job_ended || { show_job_output; false; }
+  grep -F "the agent ended by itself: successor 200 cancelled" "$JOB_OUT"
+  grep -F "agent session ended (agent status" "$JOB_OUT"
+  ! grep -F clobbered "$JOB_OUT" "$AGENT_DIR/last-exit"
+}
+
 @test "the agent's command may start with ~ (the home where it runs) and contain a space" {
   make_agent tilde
   mkdir -p "$HOME/my bin"

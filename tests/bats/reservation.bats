@@ -65,6 +65,28 @@ start_reservation() {
   job_alive
 }
 
+@test "a hold body may use every name but sac_*: the server starts, the tenants are relaunched, running.<job> and the successor land in the reservation's folder" {
+  prepare_reservation
+  clobbering_hook "$RESDIR/hold_body.sh"
+  printf '%s' "$HOLD_BODY" >>"$RESDIR/hold_body.sh"
+  export SLURM_JOB_ID=301 SLURM_JOB_NAME=sac-res-rpool
+  start_job "$RESDIR/reservation.sbatch" res
+  wait_for 5 is_file "$RESDIR/running.301" || { show_job_output; false; }
+  server_up
+  wait_for 5 agent_started ten || { show_job_output; false; }
+  assert_env ten HOLD_VAR "set by the hold body: 42"
+  grep -F "relaunched tenant ten" "$JOB_OUT"
+  kill -USR1 "$JOB_PID"
+  wait_for 2 count_is sbatch 1 || { show_job_output; false; }
+  argv="$STUB/sbatch.argv.1"
+  has_word "$argv" --job-name=sac-res-rpool
+  has_word "$argv" "--chdir=$RESDIR"
+  assert_eq "$(last_word "$argv")" "$RESDIR/reservation.sbatch"
+  wait_for 2 file_has "$RESDIR/successor.301" 200 || { show_job_output; false; }
+  stays_true 1 job_alive
+  ! grep -F clobbered "$JOB_OUT"
+}
+
 @test "reservation.sbatch with a tmux.conf that ends detached sessions and keeps dead panes: the server and tenants stay; a tenant that ends is gone" {
   printf 'set -g exit-unattached on\nset -g destroy-unattached on\nset -g remain-on-exit on\n' >"$HOME/.tmux.conf"
   start_reservation

@@ -567,6 +567,24 @@ start_fails() {
   start_fails "pre_agent hook $HOME/hooks/tenant hook.sh failed with status 9"
 }
 
+@test "a tenant's pre_agent hook may use every name but sac_*: the session starts; the agent that ends takes itself off the manifest and logs its screen" {
+  reservation_up
+  clobbering_hook "$HOME/hooks/tenant hook.sh"
+  : >"$RESDIR/tenants/other"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  [[ $output == *'"ok":true'* ]]
+  wait_for 5 agent_started ten || { cat "$DIR/agent.log"; false; }
+  [ -e "$RESDIR/tenants/ten" ]
+  kill "$(<"$STUB/agent-ten.pid")"
+  wait_for 5 no_session
+  [ ! -e "$RESDIR/tenants/ten" ]
+  [ -e "$RESDIR/tenants/other" ]
+  grep -F "agent ten exited with status" "$DIR/agent.log"
+  [[ $(<"$DIR/last-exit") =~ ^[0-9]+$ ]]
+  ! grep -rF clobbered "$DIR"
+}
+
 @test "tenant start.sh: a hook's own EXIT trap stays, and runs when the session ends" {
   reservation_up
   printf '%s\n' "trap 'echo trapped >\"\$HOME/trap-ran\"' EXIT" >"$HOME/hooks/tenant hook.sh"

@@ -599,7 +599,7 @@ def test_metadata_name_is_the_stem(name):
         assert spec.name == name
         arts = accepted_flow(sb, spec)
         assert f"#SBATCH --job-name=sac-{name}" in arts["job.sbatch"].split("\n")
-        assert f"\nname={name}\n" in arts["session.sh"]
+        assert f"\nsac_name={name}\n" in arts["session.sh"]
 
 
 @PROPERTY
