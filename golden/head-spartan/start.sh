@@ -222,8 +222,9 @@ hook="$HOME"/path/to/module-load.sh
 
 umask 077
 { mkdir -p "$dir" && chmod 700 "$dir"; } || sac_fail "cannot create $dir on $sac_host"
-# Two starts of one agent at the same moment: the second waits here, then sees the first's job.
-sac_lock "$name" || sac_fail "another start of $name is still running on $sac_host"
+# Two starts (or a start and a stop) of one agent at the same moment: the second
+# waits here, then sees what the first left.
+sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
 
 if ! sac_chain_v chain "$jobname"; then
   sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
@@ -234,21 +235,52 @@ if sac_ending_only "$chain" && ((!force)); then
   sac_current_v current "$chain"
   sac_fail "agent $name's last job ${current%%|*} is still ending (COMPLETING); start it again in a moment"
 fi
-if [[ -n $chain ]]; then
+if [[ -n $chain ]] && ((!force)); then
   sac_current_v current "$chain"
-  if ((force)); then
-    while IFS= read -r line; do
-      [[ -n $line ]] && replaced+=" ${line%%|*}"
-    done <<<"$chain"
-    rm -f "$dir"/successor.*
-    : >"$dir/stopped"
-    sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
-    sac_scancel -u "$sac_user" -n "$jobname" || sac_fail "scancel failed on $sac_host"
-  else
-    IFS='|' read -r live_job live_state _ <<<"$current"
-    sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$live_job"),\"error\":$(sac_json "agent $name is already running (job $live_job $live_state); stop it first or use --force")}"
-    exit 1
-  fi
+  IFS='|' read -r live_job live_state _ <<<"$current"
+  sac_result "{\"ok\":false,\"already\":true,\"name\":$(sac_json "$name"),\"job_id\":$(sac_json "$live_job"),\"error\":$(sac_json "agent $name is already running (job $live_job $live_state); stop it first or use --force")}"
+  exit 1
+fi
+if [[ -n $chain ]]; then
+# --force: the lines of stop.sh (at the left margin, as there). Should the
+# cancel fail, the marker is taken back and the chain resubmits as it did.
+who=$name
+# Cancels the chain of jobs named $jobname, the running one and any queued
+# successor; sets ids (the cancelled ids, as JSON strings). $who is the name in
+# the result, $dir the folder whose stopped marker turns resubmission off.
+sac_fail() {
+  # Nothing was stopped: the marker set below must not keep the chain from
+  # resubmitting.
+  [[ -z ${marked:-} ]] || rm -f "$dir/stopped"
+  sac_result "{\"ok\":false,\"name\":$(sac_json "$who"),\"error\":$(sac_json "$1")}"
+  exit 1
+}
+
+# First the marker, so that a resubmit trap running right now submits nothing;
+# then the trap's lock, so that an sbatch it has already begun has ended (and
+# its job is in the queue, to be cancelled below) before the queue is read.
+marked=""
+if [[ -d $dir && ! -e $dir/stopped ]]; then : >"$dir/stopped" && marked=1; fi
+if [[ -n $marked ]] && exec {lockfd}>>"$dir/resubmit.lock"; then
+  flock -w 20 "$lockfd" || true # a lock that cannot be had: the next job's own look at the marker
+  exec {lockfd}>&-
+fi
+if ! sac_chain_v chain "$jobname"; then
+  sac_fail "could not ask squeue on $sac_host: ${chain//$'\n'/ }"
+fi
+ids=""
+while IFS='|' read -r j _; do
+  [[ -n $j ]] && ids+="${ids:+,}$(sac_json "$j")"
+done <<<"$chain"
+if [[ -n $ids ]]; then
+  sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
+  # By name: every job of the chain.
+  out=$(sac_scancel -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"
+fi
+while IFS='|' read -r line _; do
+  [[ -n $line ]] && replaced+=" $line"
+done <<<"$chain"
+rm -f "$dir"/successor.*
 fi
 
 sac_install "$dir/job.sbatch" <<'SAC_EOF'

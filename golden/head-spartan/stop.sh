@@ -128,6 +128,16 @@ sac_scancel() {
     "$scancel" "$@"
   )
 }
+
+# sac_lock NAME: agent NAME's lock on this host, held until the script (or
+# subshell) ends, so that its starts and stops take turns; non-zero when it is
+# not had in 180 s (longer than a tenant's start may hold it: a 60 s set-up).
+sac_lock() {
+  local sac_fd
+  [[ -d $sac_root/agents/$1 ]] || (umask 077 && mkdir -p "$sac_root/agents/$1") || return 1
+  exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
+  flock -w "${SAC_LOCK_WAIT:-180}" "$sac_fd"
+}
 # ------------------------------------------------------------------------------
 
 name=head-spartan
@@ -135,6 +145,12 @@ jobname=sac-$name
 dir="$sac_root/agents/$name"
 
 who=$name
+# A start of this agent running now (its sbatch in flight) finishes first; then
+# its job is in the queue, and cancelled below.
+if ! sac_lock "$name"; then
+  sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "another start or stop of $name is still running on $sac_host")}"
+  exit 1
+fi
 # Cancels the chain of jobs named $jobname, the running one and any queued
 # successor; sets ids (the cancelled ids, as JSON strings). $who is the name in
 # the result, $dir the folder whose stopped marker turns resubmission off.

@@ -241,6 +241,54 @@ fake_agent_session() {
   jcheck '.ok == false and (.error | contains("sbatch failed"))'
 }
 
+@test "start.sh --force whose cancel fails (squeue, then scancel): the stopped marker is taken back, the successor markers kept, nothing submitted" {
+  squeue_add sac-ctl 101 RUNNING node1
+  mkdir -p "$DIR"
+  echo 200 >"$DIR/successor.101"
+  for stub in squeue scancel; do
+    # squeue answers start.sh's first look, then fails (its look after the marker).
+    if [[ $stub == squeue ]]; then echo 1 >"$STUB/squeue.fail_after"; else : >"$STUB/scancel.fail"; fi
+    run bash "$BUILT/start.sh" --force
+    [ "$status" -eq 1 ]
+    result_json
+    jcheck '.ok == false and (.error | test("^(could not ask squeue|scancel failed) on "))'
+    [ ! -e "$DIR/stopped" ]
+    assert_eq "$(<"$DIR/successor.101")" 200
+    assert_eq "$(calls sbatch)" 0
+    rm -f "$STUB/squeue.fail" "$STUB/squeue.fail_after" "$STUB/scancel.fail"
+  done
+}
+
+@test "stop.sh during a start.sh whose sbatch is slow: the stop waits for the start, then cancels the job it submitted" {
+  echo 1.5 >"$STUB/sbatch.delay"
+  bash "$BUILT/start.sh" >"$SAC_T/start.out" &
+  start_pid=$!
+  wait_for 3 is_file "$DIR/start.lock"
+  sleep 0.3
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["200"]'
+  wait "$start_pid"
+  grep -F '"ok":true' "$SAC_T/start.out"
+  [ -e "$DIR/stopped" ]
+}
+
+@test "stop.sh that cannot have the lock (a start in progress): changes nothing, says so" {
+  echo 3 >"$STUB/sbatch.delay"
+  bash "$BUILT/start.sh" >"$SAC_T/start.out" &
+  start_pid=$!
+  wait_for 3 is_file "$DIR/start.lock"
+  sleep 0.3
+  SAC_LOCK_WAIT=1 run bash "$BUILT/stop.sh"
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and .error == "another start or stop of ctl is still running on \($h)"' --arg h "$(hostname)"
+  [ ! -e "$DIR/stopped" ]
+  wait "$start_pid"
+  grep -F '"ok":true' "$SAC_T/start.out"
+}
+
 @test "start.sh when sbatch fails but submitted: finds the job, reports it" {
   : >"$STUB/sbatch.fail_submitted"
   run bash "$BUILT/start.sh"

@@ -279,6 +279,7 @@ assert_eq() {
 #   squeue   $STUB/squeue.state lines "JOBNAME|id|state|node|time_left|reason";
 #            prints the lines of the job name given with -n, without the name.
 #            $STUB/squeue.fail exists: fails like an unreachable slurmctld.
+#            $STUB/squeue.fail_after holds N: N more calls answer, then it fails.
 #            $STUB/squeue.env: the SQUEUE_* variables every call saw.
 #            Insists on the output format the scripts are written for.
 #   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
@@ -341,6 +342,10 @@ EOF
 printf '%s\n' "$*" >>"$d/squeue.log"
 env | grep '^SQUEUE_' >>"$d/squeue.env"
 [[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2
+if [[ -e $d/squeue.fail_after ]]; then
+  left=$(<"$d/squeue.fail_after")
+  if ((left > 0)); then echo $((left - 1)) >"$d/squeue.fail_after"; else : >"$d/squeue.fail"; fi
+fi
 if [[ -e $d/squeue.fail ]]; then
   echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2
   exit 1
