@@ -471,7 +471,7 @@ sac_walltime_at=$((sac_walltime_at + 604800))
 # sbatch (a failed sbatch may have submitted all the same).
 sac_resubmitting=0
 sac_resubmit() {
-  local marker="$sac_dir/successor.$sac_job" lockfd out rc id line attempt=0 delay=2 grace
+  local marker="$sac_dir/successor.$sac_job" lockfd out rc id line attempt=0 delay=2 grace unsure=0 asked
   local deadline=$((SECONDS + sac_lead - 30))
   if ((sac_resubmitting)); then sac_log "USR1 again while resubmitting: ignored"; return 0; fi
   # A stop in progress writes `stopped` first and takes it back if it fails:
@@ -496,8 +496,9 @@ sac_resubmit() {
     # Held from the look at the queue to the end of sbatch, never while
     # waiting to retry: a stop takes it to wait for an sbatch in flight.
     flock -w 20 "$lockfd" || sac_log "resubmit lock busy for 20 s; going on"
+    asked=0
     if sac_chain_v out "$sac_jobname"; then
-      id=""
+      asked=1 id=""
       while IFS='|' read -r line _; do
         if [[ -n $line && $line != "$sac_job" ]]; then id=$line; break; fi
       done <<<"$out"
@@ -506,17 +507,22 @@ sac_resubmit() {
         printf '%s\n' "$id" >"$marker"
         break
       fi
+    elif ((unsure)); then
+      # The last sbatch failed, and may have submitted all the same: no second
+      # one until the queue has said whether it did.
+      sac_log "squeue failed; not submitting again until it answers (the last sbatch may have submitted)"
     else
       sac_log "squeue failed; cannot tell whether a successor exists"
     fi
     # A stop that came meanwhile (its marker; its SIGTERM ends the job).
     if [[ -e $sac_dir/stopped ]]; then sac_log "stopped on purpose: not resubmitting"; break; fi
-    if [[ -z $sac_sbatch ]]; then sac_slurm_v sac_sbatch sbatch || sac_sbatch=""; fi
-    if [[ -z $sac_sbatch ]]; then
-      # Retrying cannot help, and the trap must not keep the shell from its hold.
-      sac_log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
-      break
-    else
+    if ((asked || !unsure)); then
+      if [[ -z $sac_sbatch ]]; then sac_slurm_v sac_sbatch sbatch || sac_sbatch=""; fi
+      if [[ -z $sac_sbatch ]]; then
+        # Retrying cannot help, and the trap must not keep the shell from its hold.
+        sac_log "sbatch not found (PATH=$PATH, SAC_SLURM_BIN=${SAC_SLURM_BIN:-unset}): cannot resubmit"
+        break
+      fi
       out=$(sac_sbatch_env; "$sac_sbatch" --parsable --dependency=singleton --job-name="$sac_jobname" \
         --output="$sac_dir/job-%j.log" --open-mode=append --chdir="$sac_dir" "$sac_job_script" 2>&1)
       rc=$?
@@ -527,6 +533,7 @@ sac_resubmit() {
         break
       fi
       sac_log "sbatch failed (attempt $attempt, status $rc): ${out//$'\n'/ }"
+      unsure=1
     fi
     flock -u "$lockfd"
     if ((SECONDS + delay > deadline)); then

@@ -222,6 +222,19 @@ EOF
   agent_alive r5
 }
 
+@test "sbatch that fails but did submit, then squeue fails: no second sbatch until squeue answers, which finds the successor" {
+  sac_build fs "$(agent_json fs)"
+  launch fs
+  : >"$STUB/sbatch.fail_submitted"
+  echo 1 >"$STUB/squeue.fail_after"
+  kill -USR1 "$JOB_PID"
+  wait_for 8 file_has "$JOB_OUT" "not submitting again until it answers" || { show_job_output; false; }
+  rm -f "$STUB/squeue.fail" "$STUB/squeue.fail_after"
+  wait_for 12 file_has "$AGENT_DIR/successor.101" 200 || { show_job_output; false; }
+  grep -F "successor 200 is already queued" "$JOB_OUT"
+  assert_eq "$(calls sbatch)" 1
+}
+
 @test "sbatch not on PATH but found through SAC_SLURM_BIN: still resubmits" {
   make_path_without_slurm
   sac_build r6 "$(agent_json r6)"
