@@ -322,7 +322,13 @@ sac_tenant_result() {
       sac_obj_v json ok:r true name:s "$name" reservation:s "$pool" job_id:s "$job" node:s "$node" already:r "$already"
       sac_result "$json"
       return 0 ;;
-    @noserver) error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server" ;;
+    @noserver)
+      # The job writes running.<job> once its server is up (after the hold body).
+      if [[ ! -e $sac_root/reservations/$pool/running.$job ]]; then
+        error="reservation '$pool' (job $job) is still starting: its tmux server '$server' is not up yet (the hold body runs first); try again in a moment"
+      else
+        error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server"
+      fi ;;
     @died)
       sac_reason_v reason "sac-$name" "$out"
       if [[ -n $reason ]]; then

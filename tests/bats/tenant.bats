@@ -147,13 +147,19 @@ no_session() { ! session_exists; }
   assert_eq "$(wc -l <"$STUB/agent-ten.starts")" 1
 }
 
-@test "tenant start.sh when the reservation's tmux server is not running: refuses, starts no server" {
+@test "tenant start.sh when the reservation's tmux server is not running: refuses, starts no server; still starting (no running.<job>): says so" {
   printf '%s\n' "$SERVER" >"$RESDIR/tmux_server"
   squeue_add sac-res-pool1 301 RUNNING node7
   run bash "$BUILT/start.sh" 3>&-
   [ "$status" -eq 1 ]
   result_json
-  jcheck '.ok == false and (.error | contains("has no tmux server '"'"'sacpool'"'"' running"))'
+  jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' (job 301) is still starting: its tmux server '"'"'sacpool'"'"' is not up yet (the hold body runs first); try again in a moment"'
+  [ ! -e "$RESDIR/tenants/ten" ]
+  hostname >"$RESDIR/running.301"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("has no tmux server '"'"'sacpool'"'"' running; re-book with --tmux-server sacpool"))'
   refute tmux -L "$SERVER" list-sessions 2>/dev/null
   [ ! -e "$RESDIR/tenants/ten" ]
 }
