@@ -262,6 +262,8 @@ fi
 # the manifest first, so that a successor job does not relaunch it. A stop that
 # cannot have the lock changes nothing.
 sac_lock "$name" || sac_fail "another start or stop of $name is still running on $sac_host"
+listed=0
+if [[ -e $resdir/tenants/$name ]]; then listed=1; fi
 rm -f "$resdir/tenants/$name"
 if [[ $res_state == RUNNING ]]; then
   out=$(sac_kill "$res_job" "$res_node" "$server" "$session")
@@ -269,7 +271,10 @@ if [[ $res_state == RUNNING ]]; then
   case $outcome in
     @killed) killed=true ;;
     @none) ;;
-    *) sac_fail "could not stop session $session in job $res_job: ${out//$'\n'/ }" ;;
+    *)
+      # Its session may live on: back on the manifest, as it was.
+      if ((listed)); then : >"$resdir/tenants/$name"; fi
+      sac_fail "could not stop session $session in job $res_job: ${out//$'\n'/ }" ;;
   esac
 fi
 sac_result "{\"ok\":true,\"name\":$(sac_json "$name"),\"reservation\":$(sac_json "$pool"),\"killed\":$killed,\"reservation_state\":$(sac_json "${res_state:-ABSENT}")}"

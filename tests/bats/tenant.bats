@@ -389,9 +389,12 @@ no_session() { ! session_exists; }
     jcheck '.ok == true and .queued == true'
   done
   session_exists
-  [ ! -e "$RESDIR/tenants/ten" ] && [ ! -e "$RESDIR/tenants/ten2" ]
+  [ -e "$RESDIR/tenants/ten" ]
+  [ -e "$RESDIR/tenants/ten2" ]
   run bash "$SAC_T/stop-queue.sh"
   [ "$status" -eq 0 ]
+  [ ! -e "$RESDIR/tenants/ten" ]
+  [ ! -e "$RESDIR/tenants/ten2" ]
   assert_eq "$(grep -c -- '^--jobid=301 ' "$STUB/srun.log")" 1
   assert_eq "$(grep -c '^@sac-result ' <<<"$output")" 2
   grep -F '@sac-result {"ok":true,"name":"ten","reservation":"pool1","killed":true}' <<<"$output"
@@ -399,6 +402,28 @@ no_session() { ! session_exists; }
   no_session
   ! tmux -L "$SERVER" has-session -t =sac-ten2 2>/dev/null
   [ ! -e "$SAC_REMOTE_HOME/.stop-b7" ]
+}
+
+@test "tenant stop.sh whose kill step fails (alone and in a stop batch): the tenant goes back on the manifest, its session lives on" {
+  reservation_up
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+    >"$SAC_T/stop-queue.sh"
+  : >"$STUB/srun.fail"
+  run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | startswith("could not stop session sac-ten in job 301: "))'
+  [ -e "$RESDIR/tenants/ten" ]
+  SAC_STOP_BATCH=b9 run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  SAC_STOP_BATCH=b9 run bash "$SAC_T/stop-queue.sh"
+  [ "$status" -eq 1 ]
+  grep -F '"ok":false' <<<"$output"
+  [ -e "$RESDIR/tenants/ten" ]
+  session_exists
 }
 
 @test "tenant agent that exits by itself: last-exit written, taken off the manifest" {
