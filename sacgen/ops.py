@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from .errors import HostUnreachable, OperationFailed, SacError, UsageError
+from .errors import ConnectionLost, HostUnreachable, OperationFailed, SacError, UsageError
 from .registry import Registry
 from .remote import Step, last_line, run_batch, run_interactive
 from .spec import RESERVATION_JOB_PREFIX, AgentSpec, ReservationSpec
@@ -166,6 +166,9 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
         except HostUnreachable as e:
             out.extend(Outcome(n, host, False, error=e.message, unreachable=True) for n, _ in group)
             continue
+        except ConnectionLost as e:
+            out.extend(Outcome(n, host, False, {"lost": True}, error=e.message) for n, _ in group)
+            continue
         for (name, _), step in zip(group, batch.steps):
             r = step.result
             if r is None:
@@ -277,18 +280,28 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
     # there, and the message says `see: sac agent logs NAME`: its name must find
     # them, wherever its YAML is. (No other failed start changes the registry.)
     failed = [o for o in outcomes if not o.ok and "sac agent logs" in (o.error or "")]
-    if started or failed:
+    # Kept as running, so that status, list and stop reach them: agents whose
+    # start may have happened (the connection broke while the script ran), and
+    # a runtime-slurm agent found already running that this registry did not
+    # know of (started from elsewhere, or by a start whose answer was lost).
+    lost = [o for o in outcomes if not o.ok and o.result.get("lost")]
+    for o in lost:
+        o.error += f"; it is recorded here: sac agent status {o.name} tells, sac agent stop {o.name} stops it"
+    adopted = [o for o in outcomes if not o.ok and o.result.get("already") and o.result.get("job_id")
+               and o.name not in reg["agents"]]
+    if started or failed or lost or adopted:
         with Registry().update() as reg:
-            for o in started + failed:
+            for o in started + failed + lost + adopted:
                 spec = by_name[o.name]
                 rec = {"runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
                        "reservation": spec.reservation, "spec": os.path.realpath(spec.source),
                        "model": spec.model, "started_at": _now()}
-                if o.ok:
+                if o in failed:
+                    if o.name not in reg["agents"]:
+                        reg["stopped"][o.name] = rec
+                elif o.ok or o.name not in reg["agents"]:
                     reg["stopped"].pop(o.name, None)
                     reg["agents"][o.name] = rec
-                elif o.name not in reg["agents"]:
-                    reg["stopped"][o.name] = rec
     return refused + outcomes
 
 
@@ -510,6 +523,13 @@ def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
     if o.ok:
         with Registry().update() as r:
             _record_booking(r, spec, o.result)
+    elif o.result.get("lost"):
+        # Its job may be queued: known here, `get` finds it and `release` cancels it.
+        with Registry().update() as r:
+            if spec.name not in r["reservations"]:
+                _record_booking(r, spec, {"state": "UNKNOWN"})
+        o.error += (f"; its job may be queued: it is recorded here, sac reservations get {spec.name} shows it, "
+                    f"sac reservations release {spec.name} cancels it")
     return o
 
 

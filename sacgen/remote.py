@@ -16,10 +16,13 @@ import stat
 import subprocess
 from collections import namedtuple
 
-from .errors import HostUnreachable, OperationFailed, UsageError
+from .errors import ConnectionLost, HostUnreachable, OperationFailed, UsageError
 from .shell import words
 
 RESULT = "@sac-result "
+# The program's first line of output: seen, the host was reached and the
+# program began, whatever became of the connection afterwards.
+BEGIN = "@sac-begin"
 END = "@sac-end "
 LOCAL_HOSTS = ("localhost",)
 
@@ -260,7 +263,7 @@ def compose(steps: list[Step]) -> str:
     no command inside can read the rest of the program from stdin. Helper
     functions that several steps share are defined once, ahead of them."""
     common, scripts = _hoist([step.script for step in steps]) if len(steps) > 1 else ("", None)
-    parts = ["{\n", common]
+    parts = ["{\n", f"printf '{BEGIN}\\n'\n", common]
     for i, step in enumerate(steps):
         script = scripts[i] if scripts else step.script
         for key, value in step.env:
@@ -366,7 +369,11 @@ def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> Bat
     stdout = proc.stdout.decode("utf-8", "replace")
     parsed = parse(stdout, len(steps), [s.label for s in steps])
     if proc.returncode == 255 and host not in LOCAL_HOSTS and all(s.status is None for s in parsed):
-        raise HostUnreachable(f"cannot reach host {host}: {last_line(stderr) or 'ssh failed (exit 255)'}")
+        why = last_line(stderr) or "ssh failed (exit 255)"
+        if BEGIN in stdout.splitlines():
+            raise ConnectionLost(f"the connection to {host} broke while sac's script ran there ({why}): "
+                                 "what it did is not known")
+        raise HostUnreachable(f"cannot reach host {host}: {why}")
     return BatchResult(host, proc.returncode, parsed, stdout, stderr)
 
 

@@ -248,6 +248,35 @@ def test_book_from_a_reservation_file(cluster, sac, stub, tmp_path):
     assert sac("reservations", "release", pool).returncode == 0
 
 
+def test_a_book_whose_connection_breaks_while_it_waits_is_recorded_and_released(cluster, sac, tmp_path):
+    """The laptop's connection ends while book waits for its job (a slow hold
+    body): the job was submitted; the reservation is recorded (UNKNOWN), get
+    finds it running, release cancels it."""
+    pool = unique("lostpool")
+    sac.pools.append(pool)
+    breaking = tmp_path / "ssh-breaks"
+    # The real ssh for 3 s, then the connection is gone, as ssh reports it. (Its
+    # stdin given explicitly: a background command's would be /dev/null.)
+    breaking.write_text(f"#!/bin/bash\n{sac.env['SAC_SSH']} \"$@\" <&0 &\npid=$!\nsleep 3\nkill $pid\nwait $pid\n"
+                        "echo 'Connection to login closed by remote host.' >&2\nexit 255\n")
+    breaking.chmod(0o755)
+    hold = tmp_path / "slow-hold.sh"
+    hold.write_text("sleep 8\n")
+    r = sac("reservations", "book", pool, "--host", cluster.host, "--cpus", "1", "--time", "30",
+            "--tmux-server", unique("ls"), "--hold-body", hold, env={"SAC_SSH": str(breaking), "SAC_SSH_CONTROL": "0"})
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"the connection to {cluster.host} broke while sac's script ran there" in r.stderr
+    assert f"sac reservations release {pool} cancels it" in r.stderr
+    rec = json.loads((sac.home / "state.json").read_text())["reservations"][pool]
+    assert rec["state"] == "UNKNOWN"
+    got = cluster.wait_for(lambda: (lambda g: g if g.get("state") == "RUNNING" else None)(
+        sac.json("reservations", "get", pool)), 30, "the booked job running")
+    assert got["job_id"]
+    assert sac("reservations", "release", pool).returncode == 0
+    cluster.wait_for(lambda: "RUNNING" not in cluster.run(["squeue", "-h", "-n", f"sac-res-{pool}", "-o", "%T"]).stdout,
+                     30, "the released job gone")
+
+
 def test_migrate_slurm_agent_into_reservation(cluster, sac, stub, tmp_path):
     pool, _ = book(cluster, sac, "--tmux-server", unique("mig"), "--cpus", "4", "--mem", "2G", pool=unique("mig"))
     path = tmp_path / "mover" / "mover.yaml"

@@ -519,3 +519,71 @@ def test_book_takes_a_reservation_file_and_refuses_flags_beside_it(tmp_path, mon
     code, _, err = _sac(["reservations", "book", str(bad)])
     assert code == 2 and "spec.cpus" in err
     assert len(booked) == 1
+
+
+def _ssh_that_breaks(tmp_path, monkeypatch, began: bool):
+    """A $SAC_SSH whose connection breaks (exit 255): after the program began
+    on the host (it printed its first line), or before it got there."""
+    fake = tmp_path / "ssh"
+    first = "printf '@sac-begin\\n'\n" if began else ""
+    fake.write_text(f"#!/bin/bash\n{first}echo 'Connection to h closed by remote host.' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("SAC_SSH", str(fake))
+    monkeypatch.setenv("SAC_SSH_CONTROL", "0")
+
+
+def test_a_connection_that_breaks_after_the_script_began_is_not_unreachable(tmp_path, monkeypatch):
+    from sacgen.errors import ConnectionLost, HostUnreachable
+    from sacgen.remote import Step, run_batch
+
+    _ssh_that_breaks(tmp_path, monkeypatch, began=True)
+    with pytest.raises(ConnectionLost, match=r"^the connection to h broke while sac's script ran there "
+                                             r"\(Connection to h closed by remote host\.\): what it did is not known"):
+        run_batch("h", [Step("true\n", (), "x")])
+    _ssh_that_breaks(tmp_path, monkeypatch, began=False)
+    with pytest.raises(HostUnreachable, match="^cannot reach host h: Connection to h closed"):
+        run_batch("h", [Step("true\n", (), "x")])
+
+
+def test_a_book_whose_connection_breaks_is_recorded_so_that_get_and_release_reach_its_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    _ssh_that_breaks(tmp_path, monkeypatch, began=True)
+    code, _, err = _sac(["reservations", "book", "pool", "--host", "h", "--tmux-server", "sac"])
+    assert code == 1 and "the connection to h broke" in err and "sac reservations release pool cancels it" in err
+    rec = json.loads((tmp_path / "home" / "state.json").read_text())["reservations"]["pool"]
+    assert rec["host"] == "h" and rec["state"] == "UNKNOWN" and rec["tmux_server"] == "sac"
+    # Before the script began: nothing happened there, nothing is recorded.
+    _ssh_that_breaks(tmp_path, monkeypatch, began=False)
+    code, _, err = _sac(["reservations", "book", "other", "--host", "h"])
+    assert code == 3 and "other" not in json.loads((tmp_path / "home" / "state.json").read_text())["reservations"]
+
+
+def test_a_start_whose_connection_breaks_is_recorded_as_running(tmp_path, monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    _ssh_that_breaks(tmp_path, monkeypatch, began=True)
+    monkeypatch.setenv("SAC_HOST", "h")
+    yaml_path = tmp_path / "solo" / "solo.yaml"
+    yaml_path.parent.mkdir()
+    yaml_path.write_text((ROOT / "examples" / "head-spartan" / "head-spartan.yaml").read_text()
+                         .replace("host: spartan", "host: h"))
+    code, _, err = _sac(["agent", "start", str(yaml_path)])
+    assert code == 1 and "the connection to h broke" in err and "sac agent stop solo stops it" in err
+    rec = json.loads((tmp_path / "home" / "state.json").read_text())["agents"]["solo"]
+    assert rec["host"] == "h" and rec["job_id"] is None and rec["runtime"] == "slurm"
+
+
+def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkeypatch):
+    from sacgen import ops
+
+    from .conftest import ROOT
+
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    monkeypatch.setattr(ops, "run_grouped", lambda items: [ops.Outcome(n, h, False, {"already": True, "job_id": "77"},
+                        "agent head-spartan is already running (job 77 RUNNING); stop it first or use --force")
+                        for n, h, _ in items])
+    code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")])
+    assert code == 1 and "already running (job 77 RUNNING)" in err
+    rec = json.loads((tmp_path / "state.json").read_text())["agents"]["head-spartan"]
+    assert rec["job_id"] == "77" and rec["host"] == "spartan"
