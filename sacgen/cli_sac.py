@@ -451,10 +451,12 @@ def cmd_run(args) -> int:
     from pathlib import Path
 
     from . import ops
-    from .remote import END
+    from .remote import END, program_output
 
     status, out, err = ops.run_script(Path(args.script), args.host, tuple(args.args))
-    # The script's output, without the end marker and the newline put before it.
+    # The script's output, without sac's first line, the end marker and the
+    # newline put before it.
+    out = program_output(out)
     end = out.rfind("\n" + END)
     sys.stdout.write(out[:end] if end >= 0 else out)
     sys.stderr.write(err)

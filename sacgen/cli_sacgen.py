@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")
     c = sub.add_parser("completion", help="print shell completion for sac, sacgen and scitex-hpc",
                        epilog="examples:\n  source <(sacgen completion bash)        # in ~/.bashrc\n"
-                              "  source <(sacgen completion zsh)         # in ~/.zshrc",
+                              "  source <(sacgen completion zsh)         # in ~/.zshrc, after compinit",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("shell", choices=["bash", "zsh"])
     return p

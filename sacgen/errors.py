@@ -68,11 +68,6 @@ class HostUnreachable(SacError):
     status = 3
 
 
-class ConnectionLost(OperationFailed):
-    """The connection broke after the program had begun on the host: what it
-    did there is not known (a job may have been submitted)."""
-
-
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived (sacgen.build raises it so that cleanup runs);
     like KeyboardInterrupt, not an Exception."""

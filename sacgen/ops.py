@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from .errors import ConnectionLost, HostUnreachable, OperationFailed, SacError, UsageError
+from .errors import HostUnreachable, OperationFailed, SacError, UsageError
 from .registry import Registry
 from .remote import Step, last_line, run_batch, run_interactive
 from .spec import RESERVATION_JOB_PREFIX, AgentSpec, ReservationSpec
@@ -166,12 +166,11 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
         except HostUnreachable as e:
             out.extend(Outcome(n, host, False, error=e.message, unreachable=True) for n, _ in group)
             continue
-        except ConnectionLost as e:
-            out.extend(Outcome(n, host, False, {"lost": True}, error=e.message) for n, _ in group)
-            continue
         for (name, _), step in zip(group, batch.steps):
             r = step.result
-            if r is None:
+            if r is None and step.status is None and batch.lost:
+                out.append(Outcome(name, host, False, {"lost": True}, error=batch.lost))
+            elif r is None:
                 detail = last_line(batch.stderr)
                 if step.status is not None:
                     why = f"the script on {host} ended without a result (exit {step.status})"
@@ -179,7 +178,9 @@ def run_grouped(items: list[tuple[str, str, Step]]) -> list[Outcome]:
                     why = f"no answer from the script on {host} (the ssh command ended with exit {batch.returncode})"
                 out.append(Outcome(name, host, False, error=f"{why}: {detail}" if detail else why))
             else:
-                ok = bool(r.get("ok", True)) and step.status == 0
+                # (A result line is a script's last: one whose end marker a broken
+                # connection kept from us still said how it went.)
+                ok = bool(r.get("ok", True)) and (step.status == 0 or step.status is None and bool(batch.lost))
                 out.append(Outcome(name, host, ok, r, error=r.get("error") or "", results=step.results))
     return out
 
@@ -341,6 +342,8 @@ def _merge_queued(outcomes: list[Outcome], label: str) -> list[Outcome]:
             found = [r for r in (queue.results if queue else []) if r.get("name") == o.name]
             if found:
                 o.result, o.ok, o.error = found[-1], bool(found[-1].get("ok")), found[-1].get("error") or ""
+            elif queue is not None and queue.result.get("lost"):
+                o.result, o.ok, o.error = {"lost": True}, False, queue.error
             else:
                 why = queue.error if queue else "no queue step ran"
                 o.ok, o.error = False, f"queued but not done: {why}"
@@ -517,8 +520,7 @@ def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
         # Interrupted (while it waited for the job to run, most likely): its job
         # may be queued. Known here, `get` finds it and `release` cancels it.
         with Registry().update() as r:
-            if spec.name not in r["reservations"]:
-                _record_booking(r, spec, {})
+            _record_booking(r, spec, {"state": "UNKNOWN"})
         raise
     if o.ok:
         with Registry().update() as r:
@@ -526,8 +528,7 @@ def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
     elif o.result.get("lost"):
         # Its job may be queued: known here, `get` finds it and `release` cancels it.
         with Registry().update() as r:
-            if spec.name not in r["reservations"]:
-                _record_booking(r, spec, {"state": "UNKNOWN"})
+            _record_booking(r, spec, {"state": "UNKNOWN"})
         o.error += (f"; its job may be queued: it is recorded here, sac reservations get {spec.name} shows it, "
                     f"sac reservations release {spec.name} cancels it")
     return o
@@ -613,6 +614,8 @@ def run_script(path, host: str, args: tuple) -> tuple[int, str, str]:
     except OSError as e:
         raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
     batch = run_batch(host, [Step(script, args, path.name, private=True)])
+    if batch.steps[0].status is None and batch.lost:
+        raise OperationFailed(f"{path.name}: {batch.lost}")
     if batch.steps[0].status is None:
         detail = last_line(batch.stderr)
         raise OperationFailed(f"{path.name} did not run to its end on {host} (the ssh command ended with exit "

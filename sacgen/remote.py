@@ -16,7 +16,7 @@ import stat
 import subprocess
 from collections import namedtuple
 
-from .errors import ConnectionLost, HostUnreachable, OperationFailed, UsageError
+from .errors import HostUnreachable, OperationFailed, UsageError
 from .shell import words
 
 RESULT = "@sac-result "
@@ -54,7 +54,9 @@ class StepResult:
         return f"StepResult(label={self.label!r}, status={self.status!r}, results={self.results!r})"
 
 
-BatchResult = namedtuple("BatchResult", "host returncode steps stdout stderr")
+# lost: "" or, when the connection broke after the program had begun, what to
+# say of each step that did not finish (what it did is not known).
+BatchResult = namedtuple("BatchResult", "host returncode steps stdout stderr lost", defaults=("",))
 
 
 def ssh_command() -> list[str]:
@@ -368,13 +370,23 @@ def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> Bat
         raise OperationFailed(f"{host}: no answer within {timeout:.0f} s") from None
     stdout = proc.stdout.decode("utf-8", "replace")
     parsed = parse(stdout, len(steps), [s.label for s in steps])
-    if proc.returncode == 255 and host not in LOCAL_HOSTS and all(s.status is None for s in parsed):
+    lost = ""
+    if proc.returncode == 255 and host not in LOCAL_HOSTS and any(s.status is None for s in parsed):
         why = last_line(stderr) or "ssh failed (exit 255)"
         if BEGIN in stdout.splitlines():
-            raise ConnectionLost(f"the connection to {host} broke while sac's script ran there ({why}): "
-                                 "what it did is not known")
-        raise HostUnreachable(f"cannot reach host {host}: {why}")
-    return BatchResult(host, proc.returncode, parsed, stdout, stderr)
+            lost = f"the connection to {host} broke while sac's script ran there ({why}): what it did is not known"
+        elif all(s.status is None for s in parsed):
+            raise HostUnreachable(f"cannot reach host {host}: {why}")
+    return BatchResult(host, proc.returncode, parsed, stdout, stderr, lost)
+
+
+def program_output(stdout: str) -> str:
+    """What the program printed, without the line compose() begins it with (what
+    the login shell printed before it, a banner, stays)."""
+    head, sep, tail = stdout.partition(BEGIN + "\n")
+    if sep and (not head or head.endswith("\n")):
+        return head + tail
+    return stdout
 
 
 def interactive_command(program: str) -> str:

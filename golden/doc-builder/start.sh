@@ -323,8 +323,9 @@ sac_tenant_result() {
       sac_result "$json"
       return 0 ;;
     @noserver)
-      # The job writes running.<job> once its server is up (after the hold body).
-      if [[ ! -e $sac_root/reservations/$pool/running.$job ]]; then
+      # The job writes running.<job> once its server is up (after the hold body),
+      # failed.<job> when it could not get that far.
+      if [[ ! -e $sac_root/reservations/$pool/running.$job && ! -e $sac_root/reservations/$pool/failed.$job ]]; then
         error="reservation '$pool' (job $job) is still starting: its tmux server '$server' is not up yet (the hold body runs first); try again in a moment"
       else
         error="reservation '$pool' (job $job) has no tmux server '$server' running; re-book with --tmux-server $server"

@@ -146,8 +146,9 @@ dir="$sac_root/agents/$name"
 
 who=$name
 # A start of this agent running now (its sbatch in flight) finishes first; then
-# its job is in the queue, and cancelled below.
-if ! sac_lock "$name"; then
+# its job is in the queue, and cancelled below. (No folder: never started from
+# this host's home; the chain is still cancelled by name.)
+if [[ -d $dir ]] && ! sac_lock "$name"; then
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "another start or stop of $name is still running on $sac_host")}"
   exit 1
 fi

@@ -52,6 +52,16 @@ fake_agent_session() {
   [ -e "$DIR/stopped" ]
 }
 
+@test "stop.sh of an agent with no folder on this host (started from another home): cancels by name, makes no folder" {
+  squeue_add sac-ctl 101 RUNNING node1
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["101"]'
+  assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-ctl"
+  [ ! -e "$DIR" ]
+}
+
 @test "stop.sh when squeue fails: ok false, no scancel" {
   mkdir -p "$DIR"
   : >"$STUB/squeue.fail"

@@ -155,6 +155,12 @@ no_session() { ! session_exists; }
   result_json
   jcheck '.ok == false and .error == "reservation '"'"'pool1'"'"' (job 301) is still starting: its tmux server '"'"'sacpool'"'"' is not up yet (the hold body runs first); try again in a moment"'
   [ ! -e "$RESDIR/tenants/ten" ]
+  echo "could not start tmux server sacpool on node7" >"$RESDIR/failed.301"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 1 ]
+  result_json
+  jcheck '.ok == false and (.error | contains("has no tmux server '"'"'sacpool'"'"' running; re-book with --tmux-server sacpool"))'
+  rm "$RESDIR/failed.301"
   hostname >"$RESDIR/running.301"
   run bash "$BUILT/start.sh" 3>&-
   [ "$status" -eq 1 ]

@@ -2,8 +2,8 @@
 as with the whole parser."""
 
 import contextlib
-import json
 import io
+import json
 import os
 
 import pytest
@@ -533,16 +533,63 @@ def _ssh_that_breaks(tmp_path, monkeypatch, began: bool):
 
 
 def test_a_connection_that_breaks_after_the_script_began_is_not_unreachable(tmp_path, monkeypatch):
-    from sacgen.errors import ConnectionLost, HostUnreachable
+    from sacgen.errors import HostUnreachable
     from sacgen.remote import Step, run_batch
 
     _ssh_that_breaks(tmp_path, monkeypatch, began=True)
-    with pytest.raises(ConnectionLost, match=r"^the connection to h broke while sac's script ran there "
-                                             r"\(Connection to h closed by remote host\.\): what it did is not known"):
-        run_batch("h", [Step("true\n", (), "x")])
+    batch = run_batch("h", [Step("true\n", (), "x")])
+    assert batch.lost == ("the connection to h broke while sac's script ran there "
+                          "(Connection to h closed by remote host.): what it did is not known")
     _ssh_that_breaks(tmp_path, monkeypatch, began=False)
     with pytest.raises(HostUnreachable, match="^cannot reach host h: Connection to h closed"):
         run_batch("h", [Step("true\n", (), "x")])
+
+
+def _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done: int):
+    """A $SAC_SSH that runs the program here (as the login node would) and
+    breaks the connection once STEPS_DONE steps have ended."""
+    fake = tmp_path / "ssh"
+    fake.write_text(f"""#!/bin/bash
+cmd=${{@: -1}}
+if [[ $cmd == "bash -l -s" ]]; then prog=$(cat); else prog=$(bash -c "${{cmd% | bash -l -s}}"); fi
+bash -c "$prog" 2>/dev/null | awk -v n={steps_done} '{{print; fflush()}} /^@sac-end / && ++k == n {{exit}}'
+echo 'Connection to h closed by remote host.' >&2
+exit 255
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("SAC_SSH", str(fake))
+    monkeypatch.setenv("SAC_SSH_CONTROL", "0")
+
+
+def test_steps_cut_off_by_a_broken_connection_are_lost_and_the_finished_ones_count(tmp_path, monkeypatch):
+    from sacgen import ops
+    from sacgen.remote import Step
+
+    _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done=1)
+    ok = "printf '@sac-result {\"ok\":true}\\n'\n"
+    a, b = ops.run_grouped([("a", "h", Step(ok, (), "a")), ("b", "h", Step("sleep 0.2\n" + ok, (), "b"))])
+    assert a.ok and not a.result.get("lost")
+    assert not b.ok and b.result == {"lost": True} and b.error.startswith("the connection to h broke")
+    assert ops.exit_status([a, b]) == 1
+    # Tenants queued by their start.sh take the queue step's fate.
+    queued = "printf '@sac-result {\"ok\":true,\"queued\":true}\\n'\n"
+    _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done=2)
+    outs = ops._merge_queued(ops.run_grouped([("t1", "h", Step(queued, (), "t1")), ("t2", "h", Step(queued, (), "t2")),
+                                              (ops.LAUNCH, "h", Step("sleep 0.2\n", (), ops.LAUNCH))]), ops.LAUNCH)
+    assert [(o.name, o.ok, o.result) for o in outs] == [("t1", False, {"lost": True}), ("t2", False, {"lost": True})]
+
+
+def test_sac_run_prints_the_scripts_output_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
+    script = tmp_path / "s.sh"
+    script.write_text("echo hello\nprintf 'no newline'\n")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", "from sacgen.cli_sac import console; console()", "run", "--host",
+                        "localhost", str(script)], capture_output=True, text=True, env=dict(os.environ),
+                       cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "hello\nno newline"), r.stderr
 
 
 def test_a_book_whose_connection_breaks_is_recorded_so_that_get_and_release_reach_its_job(tmp_path, monkeypatch):
