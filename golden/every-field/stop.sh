@@ -119,6 +119,35 @@ sac_jobs_only_v() {
   printf -v "$1" '%s' "$sac_out"
 }
 
+# sac_current_v VAR CHAIN: the job that matters: running first, then
+# configuring, suspended, completing (a job replaced with --force is still
+# ending while its successor runs), and only then pending.
+sac_current_v() {
+  local sac_line sac_best="" sac_rank=9 sac_r
+  while IFS= read -r sac_line; do
+    [[ -n $sac_line ]] || continue
+    case ${sac_line#*|} in
+      RUNNING*) sac_r=0 ;;
+      CONFIGURING*) sac_r=1 ;;
+      SUSPENDED*) sac_r=2 ;;
+      COMPLETING*) sac_r=3 ;;
+      *) sac_r=4 ;;
+    esac
+    if ((sac_r < sac_rank)); then sac_rank=$sac_r sac_best=$sac_line; fi
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_best"
+}
+
+# Run a command in a running job (a step that takes no resources, on the job's
+# node). srun waits for a step it may not take yet (a suspended job) for
+# sac_step_wait seconds (default 10), then gives up and says why.
+sac_in_job() {
+  local job=$1 node=$2 srun
+  shift 2
+  sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
+  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
+}
+
 # sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
 # settings (a SCANCEL_STATE would spare jobs); in a subshell, which keeps them
 # for everything else.
@@ -151,6 +180,17 @@ who=$name
 if [[ -d $dir ]] && ! sac_lock "$name"; then
   sac_result "{\"ok\":false,\"name\":$(sac_json "$name"),\"error\":$(sac_json "another start or stop of $name is still running on $sac_host")}"
   exit 1
+fi
+# The agent's last screen, for `sac agent logs` once its job is gone: one step
+# into the running job before it is cancelled (on a best-effort basis: nothing
+# here stops the stop).
+if [[ -d $dir ]] && sac_chain_v chain "$jobname"; then
+  sac_current_v current "$chain"
+  IFS='|' read -r run_job run_state run_node _ _ <<<"$current"
+  if [[ $run_state == RUNNING ]] &&
+    screen=$(sac_in_job "$run_job" "$run_node" tmux -L "sac-$name" capture-pane -p -J -t "=sac-$name:" -S -200 </dev/null 2>/dev/null); then
+    printf '[sac] agent %s was stopped (sac agent stop); its last screen:\n%s' "$name" "${screen:+$screen$'\n'}" >>"$dir/job-$run_job.log"
+  fi
 fi
 # Cancels the chain of jobs named $jobname, the running one and any queued
 # successor; sets ids (the cancelled ids, as JSON strings). $who is the name in

@@ -119,6 +119,44 @@ sac_jobs_only_v() {
   printf -v "$1" '%s' "$sac_out"
 }
 
+# sac_current_v VAR CHAIN: the job that matters: running first, then
+# configuring, suspended, completing (a job replaced with --force is still
+# ending while its successor runs), and only then pending.
+sac_current_v() {
+  local sac_line sac_best="" sac_rank=9 sac_r
+  while IFS= read -r sac_line; do
+    [[ -n $sac_line ]] || continue
+    case ${sac_line#*|} in
+      RUNNING*) sac_r=0 ;;
+      CONFIGURING*) sac_r=1 ;;
+      SUSPENDED*) sac_r=2 ;;
+      COMPLETING*) sac_r=3 ;;
+      *) sac_r=4 ;;
+    esac
+    if ((sac_r < sac_rank)); then sac_rank=$sac_r sac_best=$sac_line; fi
+  done <<<"$2"
+  printf -v "$1" '%s' "$sac_best"
+}
+
+# sac_tmux_server_v VAR POOL: the tmux server that reservation POOL was booked
+# with (book.sh records it), in VAR; empty when there is none.
+sac_tmux_server_v() {
+  printf -v "$1" '%s' ""
+  if [[ -r $sac_root/reservations/$2/tmux_server ]]; then
+    IFS= read -r "$1" <"$sac_root/reservations/$2/tmux_server" || true
+  fi
+}
+
+# Run a command in a running job (a step that takes no resources, on the job's
+# node). srun waits for a step it may not take yet (a suspended job) for
+# sac_step_wait seconds (default 10), then gives up and says why.
+sac_in_job() {
+  local job=$1 node=$2 srun
+  shift 2
+  sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
+  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
+}
+
 # sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
 # settings (a SCANCEL_STATE would spare jobs); in a subshell, which keeps them
 # for everything else.
@@ -128,11 +166,37 @@ sac_scancel() {
     "$scancel" "$@"
   )
 }
+
+# sac_keep_screen ROOT SERVER SESSION WHY: the last screen of tenant session
+# SESSION (sac-<name>) on tmux server SERVER, appended to the tenant's agent.log
+# under ROOT, for `sac agent logs` once the session is gone. Runs on the job's
+# node (sac_kill and release.sh hand it to their step).
+sac_keep_screen() {
+  local name=${3#sac-} screen
+  [[ -d $1/agents/$name ]] || return 0
+  screen=$(tmux -L "$2" capture-pane -p -J -S -200 -t "=$3:" 2>/dev/null) || return 0
+  printf '[sac] agent %s %s; its last screen:\n%s' "$name" "$4" "${screen:+$screen$'\n'}" >>"$1/agents/$name/agent.log"
+}
 # ------------------------------------------------------------------------------
 
 pool=lab-pool
 jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
+
+# The tenants' last screens, for `sac agent logs` once they are gone: one step
+# into the running job before it is cancelled (on a best-effort basis: nothing
+# here stops the release).
+sac_tmux_server_v server "$pool"
+if [[ -n $server ]] && sac_chain_v chain "$jobname"; then
+  sac_current_v current "$chain"
+  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
+  if [[ $res_state == RUNNING ]]; then
+    sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
+      while IFS= read -r s; do
+        [[ $s != sac-* ]] || sac_keep_screen "$1" "$2" "$s" "ended with its reservation (sac reservations release)"
+      done < <(tmux -L "$2" list-sessions -F "#{session_name}" 2>/dev/null)' _ "$sac_root" "$server" </dev/null >/dev/null 2>&1 || true
+  fi
+fi
 
 who=$pool
 # Cancels the chain of jobs named $jobname, the running one and any queued

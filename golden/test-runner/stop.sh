@@ -201,16 +201,28 @@ sac_lock() {
 sac_kill() {
   local job=$1 node=$2 server=$3
   shift 3
-  sac_in_job "$job" "$node" bash -c '
-    server=$1
-    shift
+  sac_in_job "$job" "$node" bash -c "$(declare -f sac_keep_screen)"'
+    root=$1 server=$2
+    shift 2
     for s; do
       if tmux -L "$server" has-session -t "=$s" 2>/dev/null; then
+        sac_keep_screen "$root" "$server" "$s" "was stopped (sac agent stop)"
         if tmux -L "$server" kill-session -t "=$s"; then echo "@killed $s"; else echo "@failed $s"; fi
       else
         echo "@none $s"
       fi
-    done' _ "$server" "$@" </dev/null 2>&1
+    done' _ "$sac_root" "$server" "$@" </dev/null 2>&1
+}
+
+# sac_keep_screen ROOT SERVER SESSION WHY: the last screen of tenant session
+# SESSION (sac-<name>) on tmux server SERVER, appended to the tenant's agent.log
+# under ROOT, for `sac agent logs` once the session is gone. Runs on the job's
+# node (sac_kill and release.sh hand it to their step).
+sac_keep_screen() {
+  local name=${3#sac-} screen
+  [[ -d $1/agents/$name ]] || return 0
+  screen=$(tmux -L "$2" capture-pane -p -J -S -200 -t "=$3:" 2>/dev/null) || return 0
+  printf '[sac] agent %s %s; its last screen:\n%s' "$name" "$4" "${screen:+$screen$'\n'}" >>"$1/agents/$name/agent.log"
 }
 
 # sac_outcome_v VAR SESSION OUTPUT: the outcome of SESSION in the output of

@@ -62,6 +62,20 @@ fake_agent_session() {
   [ ! -e "$DIR" ]
 }
 
+@test "stop.sh keeps the agent's last screen in its job log (one step into the running job), before it cancels" {
+  mkdir -p "$DIR"
+  squeue_add sac-ctl 101 RUNNING node1
+  fake_agent_session bash -c 'echo "the screen before the stop"; exec sleep 300'
+  wait_for 3 eval 'tmux -L sac-ctl capture-pane -p -t =sac-ctl: | grep -qF "the screen before the stop"'
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["101"]'
+  grep -F "[sac] agent ctl was stopped (sac agent stop); its last screen:" "$DIR/job-101.log"
+  grep -F "the screen before the stop" "$DIR/job-101.log"
+  grep -F -- "--jobid=101 --overlap" "$STUB/srun.log"
+}
+
 @test "stop.sh when squeue fails: ok false, no scancel" {
   mkdir -p "$DIR"
   : >"$STUB/squeue.fail"

@@ -184,6 +184,7 @@ echo "$$" >"$r.pid"
 mode=$(cat "$r.mode" 2>/dev/null || echo sleep)
 case $mode in
   exit\ *) exit "${mode#exit }" ;;
+  say\ *) printf '%s\n' "${mode#say }"; exec sleep 300 ;;
   *) exec sleep 300 ;;
 esac
 EOF

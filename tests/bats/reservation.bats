@@ -229,6 +229,22 @@ start_reservation() {
   assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-res-rpool"
 }
 
+@test "release.sh keeps each running tenant's last screen in its agent.log, in one step, before it cancels" {
+  echo "say the screen before the release" >"$STUB/agent-ten.mode"
+  start_reservation
+  wait_for 5 agent_started ten || { show_job_output; false; }
+  wait_for 3 eval 'tmux -L srv capture-pane -p -t =sac-ten: | grep -qF "the screen before the release"'
+  : >"$STUB/srun.log"
+  run bash "$RES_BUILT/release.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and .cancelled == ["301"]'
+  assert_eq "$(grep -c -- '--jobid=301' "$STUB/srun.log")" 1
+  log="$SAC_REMOTE_HOME/agents/ten/agent.log"
+  grep -F "[sac] agent ten ended with its reservation (sac reservations release); its last screen:" "$log"
+  grep -F "the screen before the release" "$log"
+}
+
 @test "release.sh that fails (squeue, then scancel): the marker is taken back, the manifest kept" {
   prepare_reservation
   : >"$STUB/squeue.fail"

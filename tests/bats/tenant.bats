@@ -432,6 +432,38 @@ no_session() { ! session_exists; }
   session_exists
 }
 
+@test "tenant stop.sh (alone and in a stop batch) keeps the last screen in agent.log: logs.sh shows it once the session is gone" {
+  reservation_up
+  echo "say the screen before the stop" >"$STUB/agent-ten.mode"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 agent_started ten
+  wait_for 3 eval 'tmux -L "$SERVER" capture-pane -p -t =sac-ten: | grep -qF "the screen before the stop"'
+  run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  no_session
+  grep -F "[sac] agent ten was stopped (sac agent stop); its last screen:" "$DIR/agent.log"
+  grep -F "the screen before the stop" "$DIR/agent.log"
+  run bash "$BUILT/logs.sh" 20 3>&-
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.ok == true and (.text_b64 | @base64d | contains("the screen before the stop"))'
+  # In a stop batch: stop-queue.sh's kill keeps it too.
+  : >"$DIR/agent.log"
+  run bash "$BUILT/start.sh" 3>&-
+  [ "$status" -eq 0 ]
+  wait_for 5 eval 'tmux -L "$SERVER" capture-pane -p -t =sac-ten: | grep -qF "the screen before the stop"'
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+    >"$SAC_T/stop-queue.sh"
+  SAC_STOP_BATCH=b5 run bash "$BUILT/stop.sh" 3>&-
+  [ "$status" -eq 0 ]
+  SAC_STOP_BATCH=b5 run bash "$SAC_T/stop-queue.sh"
+  [ "$status" -eq 0 ]
+  no_session
+  grep -F "[sac] agent ten was stopped (sac agent stop); its last screen:" "$DIR/agent.log"
+  grep -F "the screen before the stop" "$DIR/agent.log"
+}
+
 @test "tenant agent that exits by itself: last-exit written, taken off the manifest" {
   reservation_up
   echo "exit 4" >"$STUB/agent-ten.mode"
