@@ -258,7 +258,7 @@ def _describe_status(r: dict) -> str:
             extra += f" (node {r['node_state']})"
         if r.get("time_left"):
             extra += f", time left {r['time_left']}"
-        if state == "PENDING" and r.get("reason"):
+        if state == "PENDING" and r.get("reason") not in (None, "", "None"):
             extra += f", reason {r['reason']}"
         lines.append(f"  job {r.get('job_id')}: {state}{extra}")
     alive = r.get("session_alive")
@@ -470,7 +470,7 @@ def cmd_connect(args) -> int:
         raise _usage(f"{args.host} runs sac's scripts on this machine, without ssh: there is nothing to connect")
     if args.check:
         up = remote.shared_connection(args.host)
-        print(f"{args.host}: " + ("connected; sac commands to it share that connection" if up else
+        print(f"{args.host}: " + ("a shared connection is open; sac commands to it use it" if up else
                                   "not connected (sac connect HOST opens a shared connection)"))
         return 0 if up else 1
     if args.close:

@@ -81,7 +81,7 @@ def run(argv: list[str]) -> int:
             from .build import build
 
             nfiles, nspecs = build(args.paths, args.output, args.jobs)
-            print(f"wrote {nfiles} files for {nspecs} specs to {args.output}")
+            print(f"wrote {nfiles} file{'s' * (nfiles != 1)} for {nspecs} spec{'s' * (nspecs != 1)} to {args.output}")
             return 0
         from .spec import load_specs
 
@@ -96,8 +96,11 @@ def run(argv: list[str]) -> int:
         diff = check_tree(files, args.check)
         if diff:
             sys.stdout.write(diff)
-            print(f"sacgen: {args.check} differs from the build (run `make golden` to regenerate)",
-                  file=sys.stderr)
+            import shlex
+
+            again = " ".join(shlex.quote(p) for p in args.paths)
+            print(f"sacgen: {args.check} differs from the build (to write it again: sacgen build {again} -o "
+                  f"{shlex.quote(args.check)})", file=sys.stderr)
             return 1
         print(f"{args.check}: up to date ({len(files)} files)")
         return 0

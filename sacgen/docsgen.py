@@ -165,9 +165,9 @@ def yaml_reference() -> str:
            "# YAML reference", "",
            f"sacgen reads two kinds of document, both `apiVersion: {API_VERSION}`:", "",
            "- **Agent**: one AI coding agent (`sac agent start FILE`, `sacgen build FILE`).",
-           "- **Reservation**: a booked allocation whose tmux server hosts tenant agents. `sac` books "
-           "reservations from command-line flags (`sac reservations book NAME --host HOST ...`); a "
-           "Reservation file holds the same fields for `sacgen validate` and `sacgen build`.", "",
+           "- **Reservation**: a booked allocation whose tmux server hosts tenant agents "
+           "(`sac reservations book FILE`, or `sac reservations book NAME --host HOST ...` with the same "
+           "fields as flags; `sacgen build FILE`).", "",
            "`sacgen schema --kind Agent` (or `--kind Reservation`) prints the JSON Schema itself. "
            "Examples of both kinds are in [examples/](../examples/).", "",
            "A document's name is its file's stem: `head-spartan/head-spartan.yaml` is agent "

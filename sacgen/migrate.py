@@ -163,7 +163,8 @@ def migrate(file: str, pool: str) -> str:
     res = Registry().read()["reservations"].get(pool)
     if res is None:
         raise OperationFailed(f"reservation '{pool}' is not known here; book it first "
-                              f"(sac reservations book {pool} --host HOST --tmux-server sac)")
+                              f"(sac reservations book {pool} --host HOST --tmux-server sac), or adopt one "
+                              f"booked elsewhere with `sac reservations refresh {pool} --host HOST`")
     problems = fit_problems(spec, res)
     if problems:
         raise OperationFailed(f"{file}: reservation '{pool}' does not fit the agent: " + "; ".join(problems))
@@ -176,6 +177,8 @@ def migrate(file: str, pool: str) -> str:
     if checked(new, where, path.stem, " (in the migrated text; the file is unchanged)") != tenant_of(old, pool):
         raise UsageError(f"{where}: cannot migrate this YAML layout (an alias or a merge key?); edit it by hand")
     write_atomically(target, new, where)
+    if spec.name not in Registry().read()["agents"]:
+        return f"{file}: now runtime: slurm-tenant in reservation {pool}. Next: `sac agent start {file}`"
     return (f"{file}: now runtime: slurm-tenant in reservation {pool}. Next: `sac agent stop {spec.name}` "
             f"(it stops the agent's job, as it was started), then `sac agent start {file}`")
 

@@ -72,7 +72,8 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
         paths.extend(p for p in found.values() if p not in paths)
         if not paths:
             where = ", ".join(str(d) for d in discovery_dirs())
-            raise UsageError(f"no agent YAMLs found in {where}")
+            raise UsageError(f"no agent YAMLs found in {where} (<dir>/<name>/<name>.yaml; more folders: "
+                             "SCITEX_AGENT_CONTAINER_YAML_DIRS, colon-separated)")
     if not paths:
         raise UsageError("name at least one agent (PATH or NAME), or use --all")
     specs = load_agent_files(paths, named)

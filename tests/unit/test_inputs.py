@@ -331,7 +331,7 @@ def test_check_reports_a_stray_binary_file_as_drift_without_a_traceback(tmp_path
     assert "Traceback" not in r.stderr
     assert r.stdout == (f"{golden}/dev-helper/start.sh: not UTF-8 text, differs from the build\n"
                         "stray.bin: only in golden\n".replace("golden\n", f"{golden}\n"))
-    assert r.stderr == f"sacgen: {golden} differs from the build (run `make golden` to regenerate)\n"
+    assert r.stderr == f"sacgen: {golden} differs from the build (to write it again: sacgen build examples -o {golden})\n"
 
 
 def test_check_diffs_a_file_without_a_last_newline_line_by_line(tmp_path):
