@@ -251,7 +251,15 @@ def _describe_status(r: dict) -> str:
         lines.append(f"  state: UNKNOWN — could not ask: {r.get('error')}")
         return "\n".join(lines)
     if state == "ABSENT":
-        lines.append("  state: ABSENT (no job of this agent is queued or running)")
+        how = ""
+        if r.get("stopped"):
+            how = "; stopped (sac agent stop)"
+        elif r.get("last_exit") is not None:
+            how = (f"; in its last job {r.get('last_job') or '?'} the agent exited with status {r['last_exit']}, "
+                   f"see: sac agent logs {r['name']}")
+        elif r.get("last_job"):
+            how = f"; its last job was {r['last_job']}, see: sac agent logs {r['name']}"
+        lines.append(f"  state: ABSENT (no job of this agent is queued or running{how})")
     else:
         extra = f" on {r['node']}" if r.get("node") else ""
         if r.get("node_state"):

@@ -314,9 +314,18 @@ while IFS='|' read -r j s _; do
   jobs_json+="${jobs_json:+,}$one"
 done <<<"$chain"
 
-alive=null pane="" error="" node_state=""
+alive=null pane="" error="" node_state="" last_job="" last_exit=null stopped=false
 if [[ -z $job ]]; then
   state=ABSENT alive=false
+  # How it ended: its last job, the agent's exit status in it (when the agent
+  # ended by itself), and whether it was stopped on purpose.
+  dir="$sac_root/agents/$name"
+  if [[ -r $dir/jobs ]]; then
+    while IFS= read -r line; do [[ -z $line ]] || last_job=$line; done <"$dir/jobs"
+  fi
+  if [[ -r $dir/last-exit ]]; then IFS= read -r last_exit <"$dir/last-exit" || true; fi
+  [[ $last_exit =~ ^[0-9]+$ ]] || last_exit=null
+  [[ ! -e $dir/stopped ]] || stopped=true
 elif [[ $state == RUNNING ]]; then
   # Ask tmux on the compute node, in a step that takes no resources (and sinfo
   # about the node meanwhile).
@@ -336,5 +345,6 @@ else
 fi
 sac_obj_v result name:s "$name" runtime:s slurm job_id:n "$job" state:s "$state" node:n "$node" \
   node_state:n "$node_state" time_left:n "${time_left:-}" reason:n "${reason:-}" session_alive:r "$alive" \
-  pane_command:n "$pane" jobs:r "[$jobs_json]" reservation:r null error:n "$error"
+  pane_command:n "$pane" jobs:r "[$jobs_json]" reservation:r null error:n "$error" \
+  last_job:n "$last_job" last_exit:r "$last_exit" stopped:r "$stopped"
 sac_result "$result"

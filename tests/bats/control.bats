@@ -129,7 +129,20 @@ fake_agent_session() {
   [ "$status" -eq 0 ]
   result_json
   jcheck '.state == "ABSENT" and .session_alive == false and .job_id == null and .jobs == []'
+  jcheck '.last_job == null and .last_exit == null and .stopped == false'
   assert_eq "$(calls srun)" 0
+  # How it ended: the last job that ran it, the agent's exit status, a stop.
+  mkdir -p "$DIR"
+  printf '101\n102\n' >"$DIR/jobs"
+  echo 127 >"$DIR/last-exit"
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.state == "ABSENT" and .last_job == "102" and .last_exit == 127 and .stopped == false'
+  echo 'x"y' >"$DIR/last-exit"
+  : >"$DIR/stopped"
+  run bash "$BUILT/status.sh"
+  result_json
+  jcheck '.last_exit == null and .stopped == true'
 }
 
 @test "status.sh RUNNING: asks tmux through srun in the job, session_alive true" {

@@ -634,3 +634,17 @@ def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkey
     assert code == 1 and "already running (job 77 RUNNING)" in err
     rec = json.loads((tmp_path / "state.json").read_text())["agents"]["head-spartan"]
     assert rec["job_id"] == "77" and rec["host"] == "spartan"
+
+
+@pytest.mark.parametrize("extra, says", [
+    ({"last_job": "695", "last_exit": 127}, "in its last job 695 the agent exited with status 127, see: sac agent logs a"),
+    ({"last_job": "695", "last_exit": None, "stopped": True}, "; stopped (sac agent stop)"),
+    ({"last_job": "695", "last_exit": None}, "; its last job was 695, see: sac agent logs a"),
+    ({}, "(no job of this agent is queued or running)"),
+])
+def test_status_of_an_absent_agent_says_how_it_ended(extra, says, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
+    _remote(monkeypatch, name="a", runtime="slurm", host="h", state="ABSENT", job_id=None, session_alive=False, **extra)
+    code, out, _ = _sac(["agent", "status", "a"])
+    assert code == 0 and says in out, out
