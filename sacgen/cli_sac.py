@@ -505,7 +505,8 @@ def _res_line(r: dict) -> str:
     extra += ", persistent" if r.get("persistent") else ""
     tenants = r.get("sessions") or []
     extra += f", running tenants: {', '.join(tenants)}" if tenants else ""
-    return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra})"
+    failed = f"; it ended before it served, {r['failed']}" if r.get("failed") else ""
+    return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra}){failed}"
 
 
 # The flags that say what a reservation is (the rest say how book behaves).

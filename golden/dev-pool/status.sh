@@ -198,7 +198,17 @@ if [[ ${state:-} == RUNNING && -n $server ]]; then
   done <<<"$list"
 fi
 [[ $persistent == true ]] || persistent=false
+# No job left: why its last one ended before it served, if it said (failed.<job>).
+failed=""
+if [[ -z $job && -r $dir/jobs ]]; then
+  last=""
+  while IFS= read -r line; do [[ -z $line ]] || last=$line; done <"$dir/jobs"
+  if [[ -n $last && -r $dir/failed.$last ]]; then
+    IFS= read -r failed <"$dir/failed.$last" || true
+    failed="job $last: $failed"
+  fi
+fi
 sac_obj_v result name:s "$pool" job_id:n "$job" state:s "${state:-ABSENT}" node:n "$node" \
   time_left:n "${time_left:-}" tmux_server:n "$server" persistent:r "$persistent" tenants:r "[$tenants]" \
-  sessions:r "[$sessions]"
+  sessions:r "[$sessions]" failed:n "$failed"
 sac_result "$result"

@@ -512,7 +512,7 @@ fi
 if ! tmux -L "$server" new-session -d -s _root 'sleep infinity' \; set-option -g exit-unattached off \; set-option -g destroy-unattached off \; set-window-option -g remain-on-exit off; then
   sac_log "could not start tmux server $server (is another reservation on this node using the same name?)"
   # Tell a waiting `book` at once, instead of letting it wait out its deadline.
-  printf 'could not start tmux server %s on %s\n' "$server" "$sac_host" >"$sac_dir/failed.$sac_job"
+  printf 'could not start tmux server %s on %s (another reservation on that node may use the same name: book with --tmux-server <another name>, e.g. the pool'"'"'s own)\n' "$server" "$sac_host" >"$sac_dir/failed.$sac_job"
   exit 1
 fi
 sac_log "tmux server $server is up (tmux -L $server)"

@@ -155,6 +155,13 @@ start_reservation() {
   [ "$(job_status)" -ne 0 ]
   grep -F "could not start tmux server srv" "$JOB_OUT"
   [ ! -e "$RESDIR/running.301" ]
+  grep -F "(another reservation on that node may use the same name: book with --tmux-server <another name>" "$RESDIR/failed.301"
+  # Once the job is gone, status says why it ended.
+  : >"$STUB/squeue.state"
+  run bash "$RES_BUILT/status.sh"
+  [ "$status" -eq 0 ]
+  result_json
+  jcheck '.state == "ABSENT" and (.failed | startswith("job 301: could not start tmux server srv on "))'
 }
 
 @test "book.sh 0: writes the job script, tmux_server, persistent and hold body, submits once" {

@@ -648,3 +648,13 @@ def test_status_of_an_absent_agent_says_how_it_ended(extra, says, tmp_path, monk
     _remote(monkeypatch, name="a", runtime="slurm", host="h", state="ABSENT", job_id=None, session_alive=False, **extra)
     code, out, _ = _sac(["agent", "status", "a"])
     assert code == 0 and says in out, out
+
+
+def test_get_of_a_reservation_whose_job_ended_before_it_served_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"reservations": {"p": {"host": "h", "job_id": "9"}}}))
+    _remote(monkeypatch, name="p", host="h", state="ABSENT", job_id=None, tmux_server="sac",
+            failed="job 9: could not start tmux server sac on n1 (another reservation ...)")
+    code, out, _ = _sac(["reservations", "get", "p"])
+    assert out.endswith("; it ended before it served, job 9: could not start tmux server sac on n1 "
+                        "(another reservation ...)\n"), out
