@@ -252,13 +252,13 @@ def _describe_status(r: dict) -> str:
         return "\n".join(lines)
     if state == "ABSENT":
         how = ""
-        if r.get("stopped"):
-            how = "; stopped (sac agent stop)"
-        elif r.get("last_exit") is not None:
+        if r.get("last_exit") is not None:
             how = (f"; in its last job {r.get('last_job') or '?'} the agent exited with status {r['last_exit']}, "
                    f"see: sac agent logs {r['name']}")
-        elif r.get("last_job"):
+        elif r.get("last_job") and not r.get("stopped"):
             how = f"; its last job was {r['last_job']}, see: sac agent logs {r['name']}"
+        if r.get("stopped"):
+            how += "; stopped (sac agent stop)"
         lines.append(f"  state: ABSENT (no job of this agent is queued or running{how})")
     else:
         extra = f" on {r['node']}" if r.get("node") else ""

@@ -140,12 +140,15 @@ sac_current_v() {
 
 # Run a command in a running job (a step that takes no resources, on the job's
 # node). srun waits for a step it may not take yet (a suspended job) for
-# sac_step_wait seconds (default 10), then gives up and says why.
+# sac_step_wait seconds (default 10), then gives up and says why. With
+# sac_step_limit, the whole step is given that many seconds (a step that is not
+# needed for the operation must not hold it up).
 sac_in_job() {
-  local job=$1 node=$2 srun
+  local job=$1 node=$2 srun limit=()
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
+  if [[ -n ${sac_step_limit:-} ]] && type -P timeout >/dev/null; then limit=(timeout "$sac_step_limit"); fi
+  "${limit[@]}" "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
 # sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
@@ -167,6 +170,19 @@ sac_lock() {
   exec {sac_fd}>>"$sac_root/agents/$1/start.lock" || return 1
   flock -w "${SAC_LOCK_WAIT:-180}" "$sac_fd"
 }
+
+# sac_keep_screen SERVER SESSION LOG WHAT: the screen of session SESSION
+# (sac-<name>) on tmux server SERVER, appended to LOG (when its folder is there)
+# for `sac agent logs` once the session is gone, as it was before WHAT (a stop, a
+# release). Runs on the job's node, in the step that looks (sac_kill, stop.sh
+# and release.sh hand it to their step): the node writes the file, as it does
+# the job's log.
+sac_keep_screen() {
+  local screen
+  [[ -d ${3%/*} ]] || return 0
+  screen=$(tmux -L "$1" capture-pane -p -J -S -200 -t "=$2:" 2>/dev/null) || return 0
+  printf '[sac] agent %s: its last screen before %s:\n%s' "${2#sac-}" "$4" "${screen:+$screen$'\n'}" >>"$3"
+}
 # ------------------------------------------------------------------------------
 
 name=every-field
@@ -182,14 +198,14 @@ if [[ -d $dir ]] && ! sac_lock "$name"; then
   exit 1
 fi
 # The agent's last screen, for `sac agent logs` once its job is gone: one step
-# into the running job before it is cancelled (on a best-effort basis: nothing
-# here stops the stop).
+# into the running job before it is cancelled, which appends it to the job's
+# log (on a best-effort basis: at most 15 s, and nothing here stops the stop).
 if [[ -d $dir ]] && sac_chain_v chain "$jobname"; then
   sac_current_v current "$chain"
   IFS='|' read -r run_job run_state run_node _ _ <<<"$current"
-  if [[ $run_state == RUNNING ]] &&
-    screen=$(sac_in_job "$run_job" "$run_node" tmux -L "sac-$name" capture-pane -p -J -t "=sac-$name:" -S -200 </dev/null 2>/dev/null); then
-    printf '[sac] agent %s was stopped (sac agent stop); its last screen:\n%s' "$name" "${screen:+$screen$'\n'}" >>"$dir/job-$run_job.log"
+  if [[ $run_state == RUNNING ]]; then
+    sac_step_limit=15 sac_in_job "$run_job" "$run_node" bash -c "$(declare -f sac_keep_screen); sac_keep_screen \"\$@\"" \
+      _ "sac-$name" "sac-$name" "$dir/job-$run_job.log" "sac agent stop" </dev/null >/dev/null 2>&1 || true
   fi
 fi
 # Cancels the chain of jobs named $jobname, the running one and any queued

@@ -449,6 +449,8 @@ sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_E
 sac_log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
 printf '%s\n' "$sac_job" >>"$sac_dir/jobs"
+# What the agent's exit status will be in this job (an earlier job's is no longer news).
+rm -f "$sac_dir/last-exit"
 sac_log "agent $sac_name: job $sac_job on $sac_host"
 # Stopped (sac agent stop) while the walltime trap of the job before was
 # submitting this one: the stop cancelled what the queue showed, and this job
@@ -602,7 +604,6 @@ mkfifo -m 600 "$sac_fifo" || { sac_log "cannot create $sac_fifo"; exit 1; }
 cat "$sac_fifo" >/dev/null &
 sac_hold_pid=$!
 
-rm -f "$sac_dir/last-exit"
 
 sac_abort() {
   sac_log "$1"

@@ -149,12 +149,15 @@ sac_tmux_server_v() {
 
 # Run a command in a running job (a step that takes no resources, on the job's
 # node). srun waits for a step it may not take yet (a suspended job) for
-# sac_step_wait seconds (default 10), then gives up and says why.
+# sac_step_wait seconds (default 10), then gives up and says why. With
+# sac_step_limit, the whole step is given that many seconds (a step that is not
+# needed for the operation must not hold it up).
 sac_in_job() {
-  local job=$1 node=$2 srun
+  local job=$1 node=$2 srun limit=()
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
+  if [[ -n ${sac_step_limit:-} ]] && type -P timeout >/dev/null; then limit=(timeout "$sac_step_limit"); fi
+  "${limit[@]}" "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
 # sac_scancel ARG...: "$scancel" ARG..., without the login shell's SCANCEL_*
@@ -167,15 +170,17 @@ sac_scancel() {
   )
 }
 
-# sac_keep_screen ROOT SERVER SESSION WHY: the last screen of tenant session
-# SESSION (sac-<name>) on tmux server SERVER, appended to the tenant's agent.log
-# under ROOT, for `sac agent logs` once the session is gone. Runs on the job's
-# node (sac_kill and release.sh hand it to their step).
+# sac_keep_screen SERVER SESSION LOG WHAT: the screen of session SESSION
+# (sac-<name>) on tmux server SERVER, appended to LOG (when its folder is there)
+# for `sac agent logs` once the session is gone, as it was before WHAT (a stop, a
+# release). Runs on the job's node, in the step that looks (sac_kill, stop.sh
+# and release.sh hand it to their step): the node writes the file, as it does
+# the job's log.
 sac_keep_screen() {
-  local name=${3#sac-} screen
-  [[ -d $1/agents/$name ]] || return 0
-  screen=$(tmux -L "$2" capture-pane -p -J -S -200 -t "=$3:" 2>/dev/null) || return 0
-  printf '[sac] agent %s %s; its last screen:\n%s' "$name" "$4" "${screen:+$screen$'\n'}" >>"$1/agents/$name/agent.log"
+  local screen
+  [[ -d ${3%/*} ]] || return 0
+  screen=$(tmux -L "$1" capture-pane -p -J -S -200 -t "=$2:" 2>/dev/null) || return 0
+  printf '[sac] agent %s: its last screen before %s:\n%s' "${2#sac-}" "$4" "${screen:+$screen$'\n'}" >>"$3"
 }
 # ------------------------------------------------------------------------------
 
@@ -184,16 +189,16 @@ jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
 
 # The tenants' last screens, for `sac agent logs` once they are gone: one step
-# into the running job before it is cancelled (on a best-effort basis: nothing
-# here stops the release).
+# into the running job before it is cancelled (on a best-effort basis: at most
+# 15 s, and nothing here stops the release).
 sac_tmux_server_v server "$pool"
 if [[ -n $server ]] && sac_chain_v chain "$jobname"; then
   sac_current_v current "$chain"
   IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
   if [[ $res_state == RUNNING ]]; then
-    sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
+    sac_step_limit=15 sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
       while IFS= read -r s; do
-        [[ $s != sac-* ]] || sac_keep_screen "$1" "$2" "$s" "ended with its reservation (sac reservations release)"
+        [[ $s != sac-* ]] || sac_keep_screen "$2" "$s" "$1/agents/${s#sac-}/agent.log" "sac reservations release"
       done < <(tmux -L "$2" list-sessions -F "#{session_name}" 2>/dev/null)' _ "$sac_root" "$server" </dev/null >/dev/null 2>&1 || true
   fi
 fi

@@ -177,12 +177,15 @@ sac_reservation_job() {
 
 # Run a command in a running job (a step that takes no resources, on the job's
 # node). srun waits for a step it may not take yet (a suspended job) for
-# sac_step_wait seconds (default 10), then gives up and says why.
+# sac_step_wait seconds (default 10), then gives up and says why. With
+# sac_step_limit, the whole step is given that many seconds (a step that is not
+# needed for the operation must not hold it up).
 sac_in_job() {
-  local job=$1 node=$2 srun
+  local job=$1 node=$2 srun limit=()
   shift 2
   sac_slurm_v srun srun || { echo "srun not found on $sac_host" >&2; return 2; }
-  "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
+  if [[ -n ${sac_step_limit:-} ]] && type -P timeout >/dev/null; then limit=(timeout "$sac_step_limit"); fi
+  "${limit[@]}" "$srun" --jobid="$job" --overlap -n1 -N1 -w "$node" --quiet --immediate="${sac_step_wait:-10}" "$@"
 }
 
 # sac_lock NAME: agent NAME's lock on this host, held until the script (or
@@ -206,7 +209,7 @@ sac_kill() {
     shift 2
     for s; do
       if tmux -L "$server" has-session -t "=$s" 2>/dev/null; then
-        sac_keep_screen "$root" "$server" "$s" "was stopped (sac agent stop)"
+        sac_keep_screen "$server" "$s" "$root/agents/${s#sac-}/agent.log" "sac agent stop"
         if tmux -L "$server" kill-session -t "=$s"; then echo "@killed $s"; else echo "@failed $s"; fi
       else
         echo "@none $s"
@@ -214,15 +217,17 @@ sac_kill() {
     done' _ "$sac_root" "$server" "$@" </dev/null 2>&1
 }
 
-# sac_keep_screen ROOT SERVER SESSION WHY: the last screen of tenant session
-# SESSION (sac-<name>) on tmux server SERVER, appended to the tenant's agent.log
-# under ROOT, for `sac agent logs` once the session is gone. Runs on the job's
-# node (sac_kill and release.sh hand it to their step).
+# sac_keep_screen SERVER SESSION LOG WHAT: the screen of session SESSION
+# (sac-<name>) on tmux server SERVER, appended to LOG (when its folder is there)
+# for `sac agent logs` once the session is gone, as it was before WHAT (a stop, a
+# release). Runs on the job's node, in the step that looks (sac_kill, stop.sh
+# and release.sh hand it to their step): the node writes the file, as it does
+# the job's log.
 sac_keep_screen() {
-  local name=${3#sac-} screen
-  [[ -d $1/agents/$name ]] || return 0
-  screen=$(tmux -L "$2" capture-pane -p -J -S -200 -t "=$3:" 2>/dev/null) || return 0
-  printf '[sac] agent %s %s; its last screen:\n%s' "$name" "$4" "${screen:+$screen$'\n'}" >>"$1/agents/$name/agent.log"
+  local screen
+  [[ -d ${3%/*} ]] || return 0
+  screen=$(tmux -L "$1" capture-pane -p -J -S -200 -t "=$2:" 2>/dev/null) || return 0
+  printf '[sac] agent %s: its last screen before %s:\n%s' "${2#sac-}" "$4" "${screen:+$screen$'\n'}" >>"$3"
 }
 
 # sac_outcome_v VAR SESSION OUTPUT: the outcome of SESSION in the output of

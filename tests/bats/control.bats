@@ -67,13 +67,27 @@ fake_agent_session() {
   squeue_add sac-ctl 101 RUNNING node1
   fake_agent_session bash -c 'echo "the screen before the stop"; exec sleep 300'
   wait_for 3 eval 'tmux -L sac-ctl capture-pane -p -t =sac-ctl: | grep -qF "the screen before the stop"'
+  echo sac-ctl >"$STUB/scancel.kills_tmux"
   run bash "$BUILT/stop.sh"
   [ "$status" -eq 0 ]
   result_json
   jcheck '.ok == true and .cancelled == ["101"]'
-  grep -F "[sac] agent ctl was stopped (sac agent stop); its last screen:" "$DIR/job-101.log"
+  grep -F "[sac] agent ctl: its last screen before sac agent stop:" "$DIR/job-101.log"
   grep -F "the screen before the stop" "$DIR/job-101.log"
   grep -F -- "--jobid=101 --overlap" "$STUB/srun.log"
+}
+
+@test "stop.sh whose screen-keeping step hangs: gives it 15 s, then cancels all the same" {
+  mkdir -p "$DIR"
+  squeue_add sac-ctl 101 RUNNING node1
+  echo 60 >"$STUB/srun.hang"
+  SECONDS=0
+  run bash "$BUILT/stop.sh"
+  [ "$status" -eq 0 ]
+  ((SECONDS < 30))
+  result_json
+  jcheck '.ok == true and .cancelled == ["101"]'
+  assert_eq "$(cat "$STUB/scancel.log")" "-u $SAC_USER -n sac-ctl"
 }
 
 @test "stop.sh when squeue fails: ok false, no scancel" {

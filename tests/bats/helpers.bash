@@ -283,7 +283,9 @@ assert_eq() {
 #            $STUB/squeue.fail_after holds N: N more calls answer, then it fails.
 #            $STUB/squeue.env: the SQUEUE_* variables every call saw.
 #            Insists on the output format the scripts are written for.
-#   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails.
+#   scancel  records to $STUB/scancel.log; $STUB/scancel.fail: fails;
+#            $STUB/scancel.kills_tmux holds SOCKET: kills that tmux server (as a cancel would).
+#   srun     $STUB/srun.hang holds S: every step hangs S seconds.
 #   srun     records to $STUB/srun.log, strips its options, execs the command here;
 #            as SLURM, only into a RUNNING job of squeue.state, on its node (-w);
 #            into a SUSPENDED one it waits (here: for ever) unless --immediate;
@@ -379,10 +381,14 @@ EOF
 printf '%s\n' "$*" >>"$d/scancel.log"
 env | grep '^SCANCEL_' >>"$d/scancel.env"
 if [[ -e $d/scancel.fail ]]; then echo "scancel: error: Unable to contact slurm controller" >&2; exit 1; fi
+# As a cancel would: the job's tmux server goes with it.
+[[ ! -e $d/scancel.kills_tmux ]] || tmux -L "$(<"$d/scancel.kills_tmux")" kill-server 2>/dev/null
 exit 0
 EOF
   _stub srun <<'EOF'
 printf '%s\n' "$*" >>"$d/srun.log"
+# A step that hangs on the node (a wedged tmux, a node that stopped answering).
+[[ ! -e $d/srun.hang ]] || exec sleep "$(<"$d/srun.hang")"
 if [[ -e $d/srun.fail ]]; then echo "srun: error: Unable to create step for job: Invalid job id specified" >&2; exit 1; fi
 # As SLURM: a step only into a job of squeue.state that is RUNNING, on its node.
 job="" node=""

@@ -242,13 +242,14 @@ start_reservation() {
   wait_for 5 agent_started ten || { show_job_output; false; }
   wait_for 3 eval 'tmux -L srv capture-pane -p -t =sac-ten: | grep -qF "the screen before the release"'
   : >"$STUB/srun.log"
+  echo srv >"$STUB/scancel.kills_tmux"
   run bash "$RES_BUILT/release.sh"
   [ "$status" -eq 0 ]
   result_json
   jcheck '.ok == true and .cancelled == ["301"]'
   assert_eq "$(grep -c -- '--jobid=301' "$STUB/srun.log")" 1
   log="$SAC_REMOTE_HOME/agents/ten/agent.log"
-  grep -F "[sac] agent ten ended with its reservation (sac reservations release); its last screen:" "$log"
+  grep -F "[sac] agent ten: its last screen before sac reservations release:" "$log"
   grep -F "the screen before the release" "$log"
 }
 

@@ -442,7 +442,7 @@ no_session() { ! session_exists; }
   run bash "$BUILT/stop.sh" 3>&-
   [ "$status" -eq 0 ]
   no_session
-  grep -F "[sac] agent ten was stopped (sac agent stop); its last screen:" "$DIR/agent.log"
+  grep -F "[sac] agent ten: its last screen before sac agent stop:" "$DIR/agent.log"
   grep -F "the screen before the stop" "$DIR/agent.log"
   run bash "$BUILT/logs.sh" 20 3>&-
   [ "$status" -eq 0 ]
@@ -460,7 +460,7 @@ no_session() { ! session_exists; }
   SAC_STOP_BATCH=b5 run bash "$SAC_T/stop-queue.sh"
   [ "$status" -eq 0 ]
   no_session
-  grep -F "[sac] agent ten was stopped (sac agent stop); its last screen:" "$DIR/agent.log"
+  grep -F "[sac] agent ten: its last screen before sac agent stop:" "$DIR/agent.log"
   grep -F "the screen before the stop" "$DIR/agent.log"
 }
 

@@ -120,8 +120,8 @@ def test_lifecycle_start_status_logs_stop(cluster, sac, stub):
     r = sac("agent", "logs", name)
     assert r.returncode == 0 and "no live session" in r.stderr and "agent " in r.stdout
     # ... with the last screen the stop kept.
-    assert f"[sac] agent {name} was stopped (sac agent stop); its last screen:" in r.stdout
-    assert "stub agent ready: --model" in r.stdout.split("its last screen:")[-1]
+    head = f"[sac] agent {name}: its last screen before sac agent stop:"
+    assert head in r.stdout and "stub agent ready: --model" in r.stdout.split(head)[-1]
 
 
 def test_status_list_one_round_trip(cluster, sac, stub):

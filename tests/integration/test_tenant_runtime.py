@@ -105,8 +105,8 @@ def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
     st = sac.status(names[2])  # its YAML is still there to be found
     assert (st["state"], st["session_alive"], st["pane_command"]) == ("RUNNING", False, None), st
     r = sac("agent", "logs", names[2])  # the last screen the stop kept
-    assert r.returncode == 0 and f"[sac] agent {names[2]} was stopped (sac agent stop); its last screen:" in r.stdout
-    assert "stub agent ready: --model" in r.stdout.split("its last screen:")[-1]
+    head = f"[sac] agent {names[2]}: its last screen before sac agent stop:"
+    assert r.returncode == 0 and head in r.stdout and "stub agent ready: --model" in r.stdout.split(head)[-1]
 
     # Walltime signal twice -> exactly one successor; the reservation keeps serving.
     cluster.scancel(job1, signal="USR1", batch=True)

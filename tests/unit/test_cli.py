@@ -638,7 +638,9 @@ def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkey
 
 @pytest.mark.parametrize("extra, says", [
     ({"last_job": "695", "last_exit": 127}, "in its last job 695 the agent exited with status 127, see: sac agent logs a"),
-    ({"last_job": "695", "last_exit": None, "stopped": True}, "; stopped (sac agent stop)"),
+    ({"last_job": "695", "last_exit": None, "stopped": True}, "(no job of this agent is queued or running; stopped (sac agent stop))"),
+    ({"last_job": "695", "last_exit": 127, "stopped": True},
+     "in its last job 695 the agent exited with status 127, see: sac agent logs a; stopped (sac agent stop))"),
     ({"last_job": "695", "last_exit": None}, "; its last job was 695, see: sac agent logs a"),
     ({}, "(no job of this agent is queued or running)"),
 ])
