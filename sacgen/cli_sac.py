@@ -103,6 +103,7 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
     rel = sub.add_parser("release", help="cancel the reservation's jobs (its tenants end with it)",
                          formatter_class=RF, epilog=f"example:\n  {prog_hint} release dev-pool")
     rel.add_argument("name", metavar="NAME")
+    rel.add_argument("--json", action="store_true")
 
 
 def _agent_parsers(asub) -> None:
@@ -634,12 +635,16 @@ def cmd_res_release(args) -> int:
     from . import ops
 
     o = ops.release(_name(args.name))
+    if args.json:
+        _print_json({"name": args.name, "host": o.host, "ok": o.ok, "cancelled": o.result.get("cancelled") or [],
+                     "tenants_removed": o.result.get("tenants_removed") or [], "error": o.error or None})
     if not o.ok:
         _err(f"{args.name}: {o.error}")
         return ops.exit_status([o])
-    ids = o.result.get("cancelled") or []
-    what = f"cancelled job(s) {', '.join(ids)}" if ids else "no job was queued or running"
-    print(f"{args.name}: released ({what})")
+    if not args.json:
+        ids = o.result.get("cancelled") or []
+        what = f"cancelled job(s) {', '.join(ids)}" if ids else "no job was queued or running"
+        print(f"{args.name}: released ({what})")
     return 0
 
 

@@ -660,3 +660,14 @@ def test_get_of_a_reservation_whose_job_ended_before_it_served_says_why(tmp_path
     code, out, _ = _sac(["reservations", "get", "p"])
     assert out.endswith("; it ended before it served, job 9: could not start tmux server sac on n1 "
                         "(another reservation ...)\n"), out
+
+
+def test_release_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAC_HOME", str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({
+        "reservations": {"p": {"host": "h", "job_id": "9"}},
+        "agents": {"t": {"runtime": "slurm-tenant", "host": "h", "reservation": "p"}}}))
+    _remote(monkeypatch, ok=True, name="p", cancelled=["9"])
+    code, out, err = _sac(["reservations", "release", "p", "--json"])
+    assert code == 0 and json.loads(out) == {"name": "p", "host": "h", "ok": True, "cancelled": ["9"],
+                                             "tenants_removed": ["t"], "error": None}, (out, err)
