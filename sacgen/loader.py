@@ -185,7 +185,7 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
             mark = e.problem_mark or e.context_mark
             line = mark.line + 1 if mark else 1
             what = (e.problem or e.context or "malformed YAML").strip()
-            return None, [Problem(where, line, "", f"invalid YAML: {what}")]
+            return None, [Problem(where, line, "", f"invalid YAML: {what}{_in_plain_words(what, e.context)}")]
         except yaml.YAMLError as e:  # pragma: no cover - defensive
             return None, [Problem(where, 1, "", f"invalid YAML: {str(e).splitlines()[0]}")]
     if len(nodes) != 1:
@@ -302,6 +302,25 @@ def _surrogate(value, path: tuple):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# What the YAML parser's words usually mean, for the messages people meet most.
+_PLAIN = (
+    ("mapping values are not allowed here", "a `key: value` where none can be: a line indented too deep, "
+                                            "or a value holding ': ' that needs quotes"),
+    ("expected <block end>, but found", "a line indented differently from the lines above it in its block"),
+    ("found character '\\t' that cannot start any token", "a tab: YAML indents with spaces only"),
+    ("could not find expected ':'", "a line that is neither `key: value` nor a `- item`: a ':' left out?"),
+)
+
+
+def _in_plain_words(problem: str, context: str | None) -> str:
+    if problem == "found unexpected end of stream" and "quoted scalar" in (context or ""):
+        return " (a quote opened and never closed)"
+    for words, plain in _PLAIN:
+        if problem.startswith(words):
+            return f" ({plain})"
+    return ""
 
 
 def _compose(cls, text: str):

@@ -514,3 +514,17 @@ def test_a_kind_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
     r = run_cli("sacgen", "validate", str(path))
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == f'{path}:2: kind: must be Agent or Reservation (got ["Agent"]); did you mean \'Agent\'?\n'
+
+
+@pytest.mark.parametrize("body, line, says", [
+    ("spec:\n  runtime: slurm\n model: opus\n", 5,
+     "expected <block end>, but found '<block mapping start>' (a line indented differently from the lines above it"),
+    ('spec:\n  runtime: slurm\n  model: "opus\n', 6, "found unexpected end of stream (a quote opened and never closed)"),
+    ("spec\n  runtime: slurm\n", 4, "could not find expected ':' (a line that is neither `key: value` nor a `- item`"),
+])
+def test_the_yaml_mistakes_people_make_are_said_in_plain_words(body, line, says, tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("apiVersion: scitex-agent-container/v3\nkind: Agent\n" + body)
+    r = run_cli("sacgen", "validate", str(path))
+    assert r.returncode == 2 and r.stderr.startswith(f"{path}:{line}: (document): invalid YAML: {says}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1
