@@ -199,12 +199,12 @@ if [[ -d $dir ]] && ! sac_lock "$name"; then
 fi
 # The agent's last screen, for `sac agent logs` once its job is gone: one step
 # into the running job before it is cancelled, which appends it to the job's
-# log (on a best-effort basis: at most 15 s, and nothing here stops the stop).
+# log (on a best-effort basis: at most 5 s, and nothing here stops the stop).
 if [[ -d $dir ]] && sac_chain_v chain "$jobname"; then
   sac_current_v current "$chain"
   IFS='|' read -r run_job run_state run_node _ _ <<<"$current"
   if [[ $run_state == RUNNING ]]; then
-    sac_step_limit=15 sac_in_job "$run_job" "$run_node" bash -c "$(declare -f sac_keep_screen); sac_keep_screen \"\$@\"" \
+    sac_step_wait=2 sac_step_limit=5 sac_in_job "$run_job" "$run_node" bash -c "$(declare -f sac_keep_screen); sac_keep_screen \"\$@\"" \
       _ "sac-$name" "sac-$name" "$dir/job-$run_job.log" "sac agent stop" </dev/null >/dev/null 2>&1 || true
   fi
 fi

@@ -190,13 +190,13 @@ dir="$sac_root/reservations/$pool"
 
 # The tenants' last screens, for `sac agent logs` once they are gone: one step
 # into the running job before it is cancelled (on a best-effort basis: at most
-# 15 s, and nothing here stops the release).
+# 5 s, and nothing here stops the release).
 sac_tmux_server_v server "$pool"
 if [[ -n $server ]] && sac_chain_v chain "$jobname"; then
   sac_current_v current "$chain"
   IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
   if [[ $res_state == RUNNING ]]; then
-    sac_step_limit=15 sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
+    sac_step_wait=2 sac_step_limit=5 sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
       while IFS= read -r s; do
         [[ $s != sac-* ]] || sac_keep_screen "$2" "$s" "$1/agents/${s#sac-}/agent.log" "sac reservations release"
       done < <(tmux -L "$2" list-sessions -F "#{session_name}" 2>/dev/null)' _ "$sac_root" "$server" </dev/null >/dev/null 2>&1 || true
