@@ -189,19 +189,16 @@ jobname=sac-res-$pool
 dir="$sac_root/reservations/$pool"
 
 # The tenants' last screens, for `sac agent logs` once they are gone: one step
-# into the running job before it is cancelled (on a best-effort basis: at most
-# 5 s, and nothing here stops the release).
+# into the running job JOB on NODE, just before the cancel below (on a
+# best-effort basis: at most 5 s, and nothing here stops the release).
 sac_tmux_server_v server "$pool"
-if [[ -n $server ]] && sac_chain_v chain "$jobname"; then
-  sac_current_v current "$chain"
-  IFS='|' read -r res_job res_state res_node _ _ <<<"$current"
-  if [[ $res_state == RUNNING ]]; then
-    sac_step_wait=2 sac_step_limit=5 sac_in_job "$res_job" "$res_node" bash -c "$(declare -f sac_keep_screen)"'
-      while IFS= read -r s; do
-        [[ $s != sac-* ]] || sac_keep_screen "$2" "$s" "$1/agents/${s#sac-}/agent.log" "sac reservations release"
-      done < <(tmux -L "$2" list-sessions -F "#{session_name}" 2>/dev/null)' _ "$sac_root" "$server" </dev/null >/dev/null 2>&1 || true
-  fi
-fi
+sac_before_cancel() {
+  [[ -n $server ]] || return 0
+  sac_step_wait=2 sac_step_limit=5 sac_in_job "$1" "$2" bash -c "$(declare -f sac_keep_screen)"'
+    while IFS= read -r s; do
+      [[ $s != sac-* ]] || sac_keep_screen "$2" "$s" "$1/agents/${s#sac-}/agent.log" "sac reservations release"
+    done < <(tmux -L "$2" list-sessions -F "#{session_name}" 2>/dev/null)' _ "$sac_root" "$server" </dev/null >/dev/null 2>&1 || true
+}
 
 who=$pool
 # Cancels the chain of jobs named $jobname, the running one and any queued
@@ -232,6 +229,13 @@ while IFS='|' read -r j _; do
   [[ -n $j ]] && ids+="${ids:+,}$(sac_json "$j")"
 done <<<"$chain"
 if [[ -n $ids ]]; then
+  # A last look into the running job before it goes, when the script has one
+  # (sac_before_cancel JOB NODE: stop and release keep the agents' screens).
+  if declare -F sac_before_cancel >/dev/null; then
+    sac_current_v current "$chain"
+    IFS='|' read -r j state node _ _ <<<"$current"
+    [[ $state != RUNNING ]] || sac_before_cancel "$j" "$node"
+  fi
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   # By name: every job of the chain.
   out=$(sac_scancel -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"

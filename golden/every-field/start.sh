@@ -273,6 +273,13 @@ while IFS='|' read -r j _; do
   [[ -n $j ]] && ids+="${ids:+,}$(sac_json "$j")"
 done <<<"$chain"
 if [[ -n $ids ]]; then
+  # A last look into the running job before it goes, when the script has one
+  # (sac_before_cancel JOB NODE: stop and release keep the agents' screens).
+  if declare -F sac_before_cancel >/dev/null; then
+    sac_current_v current "$chain"
+    IFS='|' read -r j state node _ _ <<<"$current"
+    [[ $state != RUNNING ]] || sac_before_cancel "$j" "$node"
+  fi
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   # By name: every job of the chain.
   out=$(sac_scancel -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"

@@ -198,16 +198,14 @@ if [[ -d $dir ]] && ! sac_lock "$name"; then
   exit 1
 fi
 # The agent's last screen, for `sac agent logs` once its job is gone: one step
-# into the running job before it is cancelled, which appends it to the job's
-# log (on a best-effort basis: at most 5 s, and nothing here stops the stop).
-if [[ -d $dir ]] && sac_chain_v chain "$jobname"; then
-  sac_current_v current "$chain"
-  IFS='|' read -r run_job run_state run_node _ _ <<<"$current"
-  if [[ $run_state == RUNNING ]]; then
-    sac_step_wait=2 sac_step_limit=5 sac_in_job "$run_job" "$run_node" bash -c "$(declare -f sac_keep_screen); sac_keep_screen \"\$@\"" \
-      _ "sac-$name" "sac-$name" "$dir/job-$run_job.log" "sac agent stop" </dev/null >/dev/null 2>&1 || true
-  fi
-fi
+# into the running job JOB on NODE, just before the cancel below, which appends
+# it to the job's log (on a best-effort basis: at most 5 s, and nothing here
+# stops the stop).
+sac_before_cancel() {
+  [[ -d $dir ]] || return 0
+  sac_step_wait=2 sac_step_limit=5 sac_in_job "$1" "$2" bash -c "$(declare -f sac_keep_screen); sac_keep_screen \"\$@\"" \
+    _ "sac-$name" "sac-$name" "$dir/job-$1.log" "sac agent stop" </dev/null >/dev/null 2>&1 || true
+}
 # Cancels the chain of jobs named $jobname, the running one and any queued
 # successor; sets ids (the cancelled ids, as JSON strings). $who is the name in
 # the result, $dir the folder whose stopped marker turns resubmission off.
@@ -236,6 +234,13 @@ while IFS='|' read -r j _; do
   [[ -n $j ]] && ids+="${ids:+,}$(sac_json "$j")"
 done <<<"$chain"
 if [[ -n $ids ]]; then
+  # A last look into the running job before it goes, when the script has one
+  # (sac_before_cancel JOB NODE: stop and release keep the agents' screens).
+  if declare -F sac_before_cancel >/dev/null; then
+    sac_current_v current "$chain"
+    IFS='|' read -r j state node _ _ <<<"$current"
+    [[ $state != RUNNING ]] || sac_before_cancel "$j" "$node"
+  fi
   sac_slurm_v scancel scancel || sac_fail "scancel not found on $sac_host"
   # By name: every job of the chain.
   out=$(sac_scancel -u "$sac_user" -n "$jobname" 2>&1) || sac_fail "scancel failed on $sac_host: ${out//$'\n'/ }"

@@ -75,6 +75,8 @@ fake_agent_session() {
   grep -F "[sac] agent ctl: its last screen before sac agent stop:" "$DIR/job-101.log"
   grep -F "the screen before the stop" "$DIR/job-101.log"
   grep -F -- "--jobid=101 --overlap" "$STUB/srun.log"
+  # One look at the queue: the cancel's own, which the screen's step shares.
+  assert_eq "$(calls squeue)" 1
 }
 
 @test "stop.sh whose screen-keeping step hangs: gives it 5 s, then cancels all the same" {

@@ -248,6 +248,7 @@ start_reservation() {
   result_json
   jcheck '.ok == true and .cancelled == ["301"]'
   assert_eq "$(grep -c -- '--jobid=301' "$STUB/srun.log")" 1
+  assert_eq "$(calls squeue)" 1
   log="$SAC_REMOTE_HOME/agents/ten/agent.log"
   grep -F "[sac] agent ten: its last screen before sac reservations release:" "$log"
   grep -F "the screen before the release" "$log"
