@@ -510,19 +510,16 @@ def _res_line(r: dict) -> str:
     return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra}){failed}"
 
 
-# The flags that say what a reservation is (the rest say how book behaves).
-RES_FLAGS = ("host", "partition", "account", "qos", "cpus", "mem", "time", "tmux_server", "persistent",
-             "resubmit_before", "hold_body")
-
-
 def _reservation_file(args):
     """The Reservation a YAML file describes; the flags that would say the same
     are refused beside it (a file and a flag that disagree: which one is meant?)."""
     import os
 
+    from .ops import RES_FLAG
     from .spec import ReservationSpec, load_specs
 
-    given = [f"--{k.replace('_', '-')}" for k in RES_FLAGS if getattr(args, k) not in (None, False)]
+    # RES_FLAG: the flags that say what a reservation is (the rest say how book behaves).
+    given = [flag for key, flag in RES_FLAG.items() if getattr(args, key) not in (None, False)]
     if given:
         raise _usage(f"{args.name}: the file sets the reservation's resources and host; leave out {', '.join(given)} "
                      "(or book by NAME with flags)")
@@ -548,10 +545,9 @@ def _reservation_flags(args):
             hold = Path(args.hold_body).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise _usage(f"--hold-body: cannot read {args.hold_body}: {getattr(e, 'strerror', None) or e}")
-    return ops.reservation_spec(args.name, {
-        "host": args.host, "partition": args.partition, "account": args.account, "qos": args.qos,
-        "cpus": args.cpus, "mem": args.mem, "time": args.time, "tmux_server": args.tmux_server,
-        "persistent": args.persistent or None, "resubmit_before": args.resubmit_before, "hold_body": hold})
+    fields = {key: getattr(args, key) for key in ops.RES_FLAG}
+    fields.update(persistent=args.persistent or None, hold_body=hold)
+    return ops.reservation_spec(args.name, fields)
 
 
 def cmd_res_book(args) -> int:
