@@ -1,12 +1,12 @@
-# sacgen: make test (every suite), make demo, make golden, make lint, make bench,
-# make cluster-up / cluster-down / cluster-status (the local test cluster).
+# sacgen: make test (every suite), make demo, make golden, make docs, make lint,
+# make bench, make cluster-up / cluster-down / cluster-status (the local test cluster).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-unit test-bats test-integration lint golden demo bench venv \
+.PHONY: test test-unit test-bats test-integration lint golden docs demo bench venv \
         cluster-up cluster-down cluster-status clean
 
 venv: $(STAMP)
@@ -32,12 +32,16 @@ test-integration: $(STAMP) cluster-up
 
 # shellcheck and bash -n over every artifact of every example, and the project's own scripts.
 lint: $(STAMP)
-	$(BIN)/python -m sacgen.lint examples
+	$(BIN)/sacgen lint examples
 	$(BIN)/shellcheck -x cluster/*.sh .ci/run $(wildcard demo/*.sh bench/*.sh)
 
 # Regenerate golden/ from examples/ (the only way golden files change).
 golden: $(STAMP)
 	$(BIN)/sacgen build examples -o golden
+
+# Regenerate docs/yaml-reference.md and docs/cli-reference.md from the schemas and parsers.
+docs: $(STAMP)
+	$(BIN)/python tools/docsgen.py
 
 demo: $(STAMP) cluster-up
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh

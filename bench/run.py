@@ -56,8 +56,8 @@ RESUBMIT_TARGET = 2.0   # s from USR1 to the successor in squeue
 SLEEP_IN_TENANT_START = 0.3  # the settle check in templates/agent-tenant/start.sh.jinja
 
 # As the installed commands call them (an older sacgen, --at, has main() only).
-SAC_CODE = "import sys, sacgen.cli_sac as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
-SACGEN_CODE = "import sys, sacgen.cli_sacgen as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
+SAC_CODE = "import sys, sacgen.cli.sac as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
+SACGEN_CODE = "import sys, sacgen.cli.sacgen as c\nif hasattr(c, 'console'): c.console()\nsys.exit(c.main())"
 
 T0 = time.monotonic()
 
@@ -285,7 +285,7 @@ class Bench:
         self.xdg = {"loopback": self.work / "xl", "rtt50": self.work / "xr"}
         for d in self.xdg.values():
             d.mkdir(mode=0o700)
-            if len(os.fsencode(d / f"sac-ssh-{os.getuid()}")) > 45:  # sacgen.remote.CONTROL_FOLDER_MAX
+            if len(os.fsencode(d / f"sac-ssh-{os.getuid()}")) > 45:  # sacgen.run.remote.CONTROL_FOLDER_MAX
                 raise BenchError(f"{d}: too long a path for sac's connection sockets (TMPDIR?)")
         self.ctl_dirs = [(self.ssh_loop, self.xdg["loopback"]), (self.ssh_delay, self.xdg["rtt50"])]
         self.lat_home = self.work / "home-latency"
@@ -448,16 +448,16 @@ class Bench:
         floor = [must(self.ssh("true"), "floor").seconds for _ in range(k)]
         login = [must(self.ssh("bash -l -s </dev/null"), "login shell").seconds for _ in range(k)]
         py = [must(run([sys.executable, "-c", "pass"]), "python").seconds for _ in range(k)]
-        code = ("import time; t0 = time.perf_counter(); import sacgen.cli_sac, sacgen.ops; t1 = time.perf_counter(); "
-                "import jinja2, sacgen.render; t2 = time.perf_counter(); from sacgen.ops import _render_one; "
-                "from sacgen.spec import AgentSpec; "
+        code = ("import time; t0 = time.perf_counter(); import sacgen.cli.sac, sacgen.run.agents; t1 = time.perf_counter(); "
+                "import jinja2, sacgen.compile.render; t2 = time.perf_counter(); from sacgen.run.cache import artifact as _render_one; "
+                "from sacgen.compile.model import AgentSpec; "
                 "s = AgentSpec(name='x', source='s', runtime='slurm-tenant', model='m', reservation='p'); "
                 "_render_one(s, 'status.sh'); t3 = time.perf_counter(); _render_one(s, 'status.sh'); "
                 "t4 = time.perf_counter(); print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)")
         env = self.env(self.lat_home)
         parts = [list(map(float, must(run([sys.executable, "-c", code], env=env), "local breakdown").out.split()))
                  for _ in range(k)]
-        names = ("import sacgen.cli_sac + ops (yaml, registry, remote)", "import jinja2 + sacgen.render",
+        names = ("import sacgen.cli.sac + run.agents (registry, remote)", "import jinja2 + sacgen.compile.render",
                  "first render of one agent (compiles its templates)", "a second render (templates compiled)")
         local = {n: round(med([x[i] for x in parts]), 4) for i, n in enumerate(names)}
         remote = self.remote_costs(10)
@@ -721,7 +721,7 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
             mem_times = builds(lambda k: shm / f"sac-bench-{self.id}-{k}", "sacgen build (tmpfs)")
         # The same in one process (-j 1), to show what the processes bring.
         serial_times = builds(lambda k: self.work / f"compile-out-j1-{k}", "sacgen build -j 1", "-j", "1")
-        jobs = int(must(run([sys.executable, "-c", f"from sacgen.build import default_jobs; print(default_jobs({n}))"],
+        jobs = int(must(run([sys.executable, "-c", f"from sacgen.compile.build import default_jobs; print(default_jobs({n}))"],
                             env=env), "default_jobs").out)
         res = {"agents": n, "mix": "500 runtime slurm + 500 slurm-tenant", "seconds": stat(times),
                "jobs": jobs, "serial_seconds": stat(serial_times),
@@ -732,8 +732,8 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
                "agents_per_s": round(rate, 1), "target": COMPILE_TARGET, "holds": rate >= COMPILE_TARGET}
         # In-process phases of one build (no profiler): load + validate, render, write.
         prof_out = self.work / "compile-phases"
-        code = (f"import time; from pathlib import Path; from sacgen.spec import load_specs; "
-                f"from sacgen.build import render_tree, write_tree\n"
+        code = (f"import time; from pathlib import Path; from sacgen.compile.specs import load_specs; "
+                f"from sacgen.compile.build import render_tree, write_tree\n"
                 f"t0 = time.perf_counter(); s = load_specs([{str(src)!r}]); t1 = time.perf_counter(); "
                 f"f = render_tree(s); t2 = time.perf_counter(); write_tree(f, Path({str(prof_out)!r})); "
                 f"t3 = time.perf_counter(); print(t1 - t0, t2 - t1, t3 - t2, len(f))")
@@ -750,7 +750,7 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
             shutil.copytree(d, sub / d.name)
         code = f"""
 import cProfile, pstats, json, sys, time
-from sacgen.cli_sacgen import main
+from sacgen.cli.sacgen import main
 pr = cProfile.Profile()
 t = time.perf_counter()
 pr.enable()
@@ -809,13 +809,13 @@ print(json.dumps({{"rc": rc, "agents": {n // 4}, "total": round(total, 4), "top_
             s["holds"] = s["ratio"] <= STARTUP_TARGET
             res["commands"][k] = s
         # Where `sac --help` spends its time, in-process.
-        code = ("import time; t0 = time.perf_counter(); import sacgen.cli_sac as c; t1 = time.perf_counter(); "
+        code = ("import time; t0 = time.perf_counter(); import sacgen.cli.sac as c; t1 = time.perf_counter(); "
                 "p = c.parser(); t2 = time.perf_counter(); p.format_help(); t3 = time.perf_counter(); "
                 "print(t1 - t0, t2 - t1, t3 - t2)")
         parts = [list(map(float, must(run([sys.executable, "-c", code], env=env), "help breakdown").out.split()))
                  for _ in range(5)]
         res["sac_help_breakdown"] = {k: round(med([x[i] for x in parts]), 4)
-                                     for i, k in enumerate(("import sacgen.cli_sac", "build the argparse parser",
+                                     for i, k in enumerate(("import sacgen.cli.sac", "build the argparse parser",
                                                             "format the help"))}
         self.results["startup"] = res
 

@@ -114,7 +114,7 @@ no_session() { ! session_exists; }
   sac_build two "$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
       spec: {runtime: "slurm-tenant", model: "sonnet", claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
   "$(dirname "$(command -v "$SACGEN")")/python3" -c \
-    'from sacgen.render import render_launch_queue; print(render_launch_queue(), end="")' >"$SAC_T/launch-queue.sh"
+    'from sacgen.compile.render import render_launch_queue; print(render_launch_queue(), end="")' >"$SAC_T/launch-queue.sh"
   export SAC_LAUNCH_BATCH=b1
   for built in "$first" "$BUILT"; do
     run bash "$built/start.sh"
@@ -384,7 +384,7 @@ no_session() { ! session_exists; }
   [ "$status" -eq 0 ]
   wait_for 5 agent_started ten
   wait_for 5 agent_started ten2
-  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.compile.render import render_stop_queue; print(render_stop_queue(), end="")' \
     >"$SAC_T/stop-queue.sh"
   : >"$STUB/srun.log"
   export SAC_STOP_BATCH=b7
@@ -415,7 +415,7 @@ no_session() { ! session_exists; }
   run bash "$BUILT/start.sh" 3>&-
   [ "$status" -eq 0 ]
   wait_for 5 agent_started ten
-  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.compile.render import render_stop_queue; print(render_stop_queue(), end="")' \
     >"$SAC_T/stop-queue.sh"
   : >"$STUB/srun.fail"
   run bash "$BUILT/stop.sh" 3>&-
@@ -453,7 +453,7 @@ no_session() { ! session_exists; }
   run bash "$BUILT/start.sh" 3>&-
   [ "$status" -eq 0 ]
   wait_for 5 eval 'tmux -L "$SERVER" capture-pane -p -t =sac-ten: | grep -qF "the screen before the stop"'
-  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.render import render_stop_queue; print(render_stop_queue(), end="")' \
+  "$(dirname "$(command -v "$SACGEN")")/python3" -c 'from sacgen.compile.render import render_stop_queue; print(render_stop_queue(), end="")' \
     >"$SAC_T/stop-queue.sh"
   SAC_STOP_BATCH=b5 run bash "$BUILT/stop.sh" 3>&-
   [ "$status" -eq 0 ]
@@ -520,8 +520,8 @@ no_session() { ! session_exists; }
 
 @test "start --all and stop --all of tenants in two reservations at once: no batch waits on the other's locks" {
   py="$(dirname "$(command -v "$SACGEN")")/python3"
-  "$py" -c 'from sacgen.render import render_launch_queue as r; print(r(), end="")' >"$SAC_T/lq.sh"
-  "$py" -c 'from sacgen.render import render_stop_queue as r; print(r(), end="")' >"$SAC_T/sq.sh"
+  "$py" -c 'from sacgen.compile.render import render_launch_queue as r; print(r(), end="")' >"$SAC_T/lq.sh"
+  "$py" -c 'from sacgen.compile.render import render_stop_queue as r; print(r(), end="")' >"$SAC_T/sq.sh"
   for p in 1 2; do mkdir -p "$SAC_REMOTE_HOME/reservations/pool$p/tenants"; done
   tmux -L s1 new-session -d -s _root 'sleep 300' 3>&-
   tmux -L s2 new-session -d -s _root 'sleep 300' 3>&-
@@ -668,7 +668,7 @@ start_fails() {
 # prefetch_script: the batch's prefetch step, as sac renders it, in $SAC_T/prefetch.sh.
 prefetch_script() {
   "$(dirname "$(command -v "$SACGEN")")/python3" -c \
-    'from sacgen.render import render_snapshot_prefetch; print(render_snapshot_prefetch(), end="")' >"$SAC_T/prefetch.sh"
+    'from sacgen.compile.render import render_snapshot_prefetch; print(render_snapshot_prefetch(), end="")' >"$SAC_T/prefetch.sh"
 }
 
 @test "snapshot-prefetch.sh (sac list): one step per running job, all at once; status.sh then takes none" {

@@ -42,8 +42,8 @@ class Sac:
 
     def __call__(self, *args, timeout=120, env=None, input=None, prog="sac") -> subprocess.CompletedProcess:
         # The console entry points of pyproject.toml, as the installed commands call them.
-        code = {"sac": "from sacgen.cli_sac import console", "sacgen": "from sacgen.cli_sacgen import console",
-                "scitex-hpc": "from sacgen.cli_sac import hpc_console as console"}[prog]
+        code = {"sac": "from sacgen.cli.sac import console", "sacgen": "from sacgen.cli.sacgen import console",
+                "scitex-hpc": "from sacgen.cli.sac import hpc_console as console"}[prog]
         return subprocess.run([sys.executable, "-c", f"{code}; console()", *map(str, args)],
                               env=dict(self.env, **(env or {})), capture_output=True, text=True,
                               timeout=timeout, input=input, cwd=self.tmp)
@@ -129,7 +129,7 @@ def attach_in_a_pty(cluster, sac: Sac, name: str, tmp_path: Path, term: str | No
     for k, v in sac.env.items():
         envs += ["-e", f"{k}={v}"]
     prefix = f"TERM={shlex.quote(term)} " if term else ""
-    cmd = (f"cd {tmp_path} && {prefix}{sys.executable} -c 'from sacgen.cli_sac import console; console()' "
+    cmd = (f"cd {tmp_path} && {prefix}{sys.executable} -c 'from sacgen.cli.sac import console; console()' "
            f"agent attach {name}; echo ATTACH-EXITED $?; sleep 30")
     terminal = ["tmux", "-S", str(sock)]
     subprocess.run([*terminal, "new-session", "-d", "-x", "120", "-y", "40", *envs, cmd], check=True,

@@ -232,7 +232,7 @@ def test_a_shared_connection_gone_silent_is_given_up_not_waited_on(cluster, sac,
 def test_two_starts_at_once_one_job(cluster, sac, stub):
     name = unique("race")
     path = sac.agent_yaml(name, spec(cluster, stub))
-    code = "from sacgen.cli_sac import console; console()"
+    code = "from sacgen.cli.sac import console; console()"
     procs = [subprocess.Popen([sys.executable, "-c", code, "agent", "start", str(path)], env=sac.env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
@@ -249,7 +249,7 @@ def test_sigkill_at_random_points_keeps_registry_valid(cluster, sac, stub):
     rng = random.Random(1234)
     name = unique("kill")
     path = sac.agent_yaml(name, spec(cluster, stub))
-    code = "from sacgen.cli_sac import console; console()"
+    code = "from sacgen.cli.sac import console; console()"
     for i in range(12):
         verb = ["agent", "start", str(path)] if i % 2 == 0 else ["agent", "stop", name]
         p = subprocess.Popen([sys.executable, "-c", code, *verb], env=sac.env,

@@ -15,7 +15,7 @@ def root():
 
 def run_cli(prog: str, *args, cwd=None, env=None, input=None, timeout=60):
     """Run a console entry point as a user would (a fresh interpreter)."""
-    code = {"sacgen": "from sacgen.cli_sacgen import console", "sac": "from sacgen.cli_sac import console"}[prog]
+    code = {"sacgen": "from sacgen.cli.sacgen import console", "sac": "from sacgen.cli.sac import console"}[prog]
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(

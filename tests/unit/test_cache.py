@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from sacgen import cache
-from sacgen.render import BATCH_HELPERS, render, render_artifact
-from sacgen.spec import AgentSpec, load_specs
+from sacgen import paths
+from sacgen.compile import render as render_module
+from sacgen.run import cache
+from sacgen.run.cache import load_specs as cached_load_specs
+from sacgen.compile.render import BATCH_HELPERS, render, render_artifact
+from sacgen.compile.model import AgentSpec
+from sacgen.compile.specs import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = load_specs([str(ROOT / "examples")])
@@ -52,7 +56,7 @@ def test_a_miss_renders_and_stores_a_hit_reads_without_rendering(home, monkeypat
 
     def boom(*a):
         raise AssertionError("rendered although cached")
-    monkeypatch.setattr("sacgen.render.render_artifact", boom)
+    monkeypatch.setattr("sacgen.compile.render.render_artifact", boom)
     assert cache.artifact(spec, "status.sh") == text
 
 
@@ -78,7 +82,7 @@ def test_a_torn_or_edited_file_is_rendered_again(home):
 def test_a_changed_template_is_never_served_from_the_cache(home, monkeypatch):
     spec = tenant()
     cache.artifact(spec, "status.sh")
-    cache._fingerprint.cache_clear()
+    paths.fingerprint.cache_clear()
     template = ROOT / "templates" / "agent-tenant" / "status.sh.jinja"
     st = template.stat()
     try:
@@ -87,7 +91,7 @@ def test_a_changed_template_is_never_served_from_the_cache(home, monkeypatch):
         assert len(files(home)) == 2
     finally:
         os.utime(template, ns=(st.st_atime_ns, st.st_mtime_ns))
-        cache._fingerprint.cache_clear()
+        paths.fingerprint.cache_clear()
 
 
 def test_off_or_unwritable_it_still_renders(home, monkeypatch):
@@ -114,17 +118,17 @@ def specs_stored(home):
 
 
 def test_a_validated_spec_is_read_back_equal_and_without_validating(home, monkeypatch):
-    from sacgen.spec import load_specs
+    from sacgen.compile.specs import load_specs
 
     for src in ("examples/every-field/every-field.yaml", "examples/dev-helper/dev-helper.yaml",
                 "examples/dev-pool/dev-pool.yaml"):
         path = str(ROOT / src)
-        (first,) = load_specs([path], cached=True)
+        (first,) = cached_load_specs([path])
         assert first == load_specs([path])[0]
         with monkeypatch.context() as m:
-            m.setattr("sacgen.spec._read_spec_bytes", lambda *a: pytest.fail("validated although cached"))
-            m.setattr("sacgen.spec._checked", lambda *a: pytest.fail("validated although cached"))
-            (again,) = load_specs([path], cached=True)
+            m.setattr("sacgen.compile.specs.spec_of_bytes", lambda *a: pytest.fail("validated although cached"))
+            m.setattr("sacgen.compile.specs._checked", lambda *a: pytest.fail("validated although cached"))
+            (again,) = cached_load_specs([path])
         assert again == first and type(again) is type(first)
         assert all(type(v) is type(getattr(first, k)) for k, v in again._asdict().items())
     assert len(specs_stored(home)) == 3
@@ -135,46 +139,46 @@ def test_a_hit_loads_neither_yaml_nor_jsonschema(home):
     import sys
 
     path = ROOT / "examples/dev-helper/dev-helper.yaml"
-    code = ("import sys; from sacgen.spec import load_specs; s = load_specs([sys.argv[1]], cached=True); "
+    code = ("import sys; from sacgen.run.cache import load_specs; s = load_specs([sys.argv[1]]); "
             "print(s[0].name, 'yaml' in sys.modules, 'jsonschema' in sys.modules)")
     env = dict(os.environ, SAC_HOME=str(home))
     out = [subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env,
                           check=True).stdout.split() for _ in range(2)]
-    # A miss loads the YAML; a valid file never needs jsonschema (sacgen.schemacheck).
+    # A miss loads the YAML; a valid file never needs jsonschema (sacgen.compile.schemacheck).
     assert out == [["dev-helper", "True", "False"], ["dev-helper", "False", "False"]]
 
 
 def test_changed_bytes_are_validated_again_and_problems_are_never_stored(home, tmp_path):
     from sacgen.errors import SpecError
-    from sacgen.spec import load_specs
+    from sacgen.compile.specs import load_specs
 
     path = tmp_path / "solo.yaml"
     good = (ROOT / "examples/dev-helper/dev-helper.yaml").read_text()
     path.write_text(good)
-    assert load_specs([str(path)], cached=True)[0].model == "sonnet"
+    assert cached_load_specs([str(path)])[0].model == "sonnet"
     path.write_text(good.replace("model: sonnet", "model: opus"))
-    assert load_specs([str(path)], cached=True)[0].model == "opus"
+    assert cached_load_specs([str(path)])[0].model == "opus"
     path.write_text(good.replace("model: sonnet", "model: [1]"))
     for _ in range(2):
         with pytest.raises(SpecError, match="spec.model"):
-            load_specs([str(path)], cached=True)
+            cached_load_specs([str(path)])
     assert len(specs_stored(home)) == 2
 
 
 def test_a_torn_spec_file_is_validated_again_and_the_cache_can_be_off(home, monkeypatch):
-    from sacgen.spec import load_specs
+    from sacgen.compile.specs import load_specs
 
     path = ROOT / "examples/dev-helper/dev-helper.yaml"
-    (want,) = load_specs([str(path)], cached=True)
+    (want,) = cached_load_specs([str(path)])
     (stored,) = specs_stored(home)
     stored.write_bytes(stored.read_bytes()[:-5])
-    assert load_specs([str(path)], cached=True) == [want]
+    assert cached_load_specs([str(path)]) == [want]
     stored.write_bytes(b"0" * 64 + b'\n["Agent", {"name": "forged"}]')
-    assert load_specs([str(path)], cached=True) == [want]
+    assert cached_load_specs([str(path)]) == [want]
     monkeypatch.setenv("SAC_CACHE", "0")
     for f in specs_stored(home):
         f.unlink()
-    assert load_specs([str(path)], cached=True) == [want]
+    assert cached_load_specs([str(path)]) == [want]
     assert specs_stored(home) == []
 
 
@@ -190,10 +194,10 @@ def test_compiled_templates_are_kept_per_sacgen_in_a_private_folder(home, monkey
 
     import jinja2
 
-    folder = home / "cache" / f"jinja-{jinja2.__version__}-{cache._fingerprint()[:24]}"
+    folder = home / "cache" / f"jinja-{jinja2.__version__}-{paths.fingerprint()[:24]}"
     (home / "cache").mkdir(mode=0o700)
     (home / "cache" / "jinja-0ld").mkdir()
-    code = ("import sys, jinja2; from sacgen.spec import load_specs; from sacgen.render import render\n"
+    code = ("import sys, jinja2; from sacgen.compile.specs import load_specs; from sacgen.compile.render import render\n"
             "compiled = []\n"
             "real = jinja2.Environment.compile\n"
             "jinja2.Environment.compile = lambda self, *a, **k: compiled.append(1) or real(self, *a, **k)\n"
@@ -206,12 +210,12 @@ def test_compiled_templates_are_kept_per_sacgen_in_a_private_folder(home, monkey
     assert runs[0][1] == runs[1][1] == "".join(a.text for s in EXAMPLES for a in render(s))
     assert folder.is_dir() and len(list(folder.iterdir())) > 10
     assert not (home / "cache" / "jinja-0ld").exists()
-    assert isinstance(cache.template_bytecode(), jinja2.FileSystemBytecodeCache)
+    assert isinstance(render_module._template_bytecode(), jinja2.FileSystemBytecodeCache)
     folder.chmod(0o777)
-    assert cache.template_bytecode() is None
+    assert render_module._template_bytecode() is None
     folder.chmod(0o700)
     monkeypatch.setenv("SAC_CACHE", "0")
-    assert cache.template_bytecode() is None
+    assert render_module._template_bytecode() is None
 
 
 def test_a_cache_folder_others_can_write_to_is_not_used(home):
@@ -224,7 +228,7 @@ def test_a_cache_folder_others_can_write_to_is_not_used(home):
     for _ in range(2):
         assert cache.artifact(spec, "status.sh") == want
         planted = list((home / "cache").iterdir())
-    assert planted == [] and cache.template_bytecode() is None
+    assert planted == [] and render_module._template_bytecode() is None
     (home / "cache").rmdir()
     (home / "cache").symlink_to(home.parent)
-    assert cache.artifact(spec, "status.sh") == want and cache.template_bytecode() is None
+    assert cache.artifact(spec, "status.sh") == want and render_module._template_bytecode() is None

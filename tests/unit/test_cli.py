@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from sacgen.cli_sac import parser
+from sacgen.cli.parsers import sac_parser as parser
 
 LINES = [
     ["--help"], ["--version"], [], ["bogus"], ["agent"], ["agent", "--help"], ["agent", "bogus"],
@@ -43,7 +43,7 @@ def test_the_parser_for_a_command_line_parses_and_speaks_as_the_whole_one(argv):
 
 def test_the_commands_leave_with_their_status_and_every_byte_of_their_output(tmp_path):
     """The console entry points end the process without the interpreter's
-    teardown (cli_sac.leave): what they wrote to a pipe still arrives whole, and
+    teardown (cli.sac.leave): what they wrote to a pipe still arrives whole, and
     their exit status is the command's."""
     import subprocess
     import sys
@@ -59,25 +59,26 @@ def test_the_commands_leave_with_their_status_and_every_byte_of_their_output(tmp
         return subprocess.run([sys.executable, "-c", f"from sacgen.{entry} import console; console()", *args],
                               capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
 
-    big = cli("cli_sacgen", "schema", "--kind", "Agent")
+    big = cli("cli.sacgen", "schema", "--kind", "Agent")
     assert big.returncode == 0 and big.stdout == (ROOT / "schemas" / "agent.v3.schema.json").read_text("utf-8")
-    assert (r := cli("cli_sac", "list", "--json")).returncode == 0 and r.stdout == "[]\n"
-    r = cli("cli_sac", "agent", "status", "no-such-agent")
+    assert (r := cli("cli.sac", "list", "--json")).returncode == 0 and r.stdout == "[]\n"
+    r = cli("cli.sac", "agent", "status", "no-such-agent")
     assert r.returncode == 2 and r.stderr.startswith("sac: unknown agent 'no-such-agent'") and r.stdout == ""
 
 
 def test_a_status_from_the_cache_loads_no_module_it_does_not_need(tmp_path):
     """`sac agent status` of a known agent whose scripts are cached loads neither
-    Jinja nor YAML, nor pathlib, tempfile or hashlib (each costs every call ms)."""
+    Jinja nor YAML nor jsonschema (tens of ms), nor tempfile, shutil or typing
+    (what they would cost every call is measured by `make bench`)."""
     import json
     import subprocess
     import sys
 
     (tmp_path / "state.json").write_text(json.dumps({"version": 1, "reservations": {}, "agents": {
         "t1": {"runtime": "slurm-tenant", "host": "localhost", "reservation": "p", "job_id": None}}}))
-    code = ("import sys; from sacgen.cli_sac import main; main(['agent', 'status', 't1', '--json']); "
-            "print(sorted(m for m in ('jinja2', 'yaml', 'jsonschema', 'pathlib', 'tempfile', 'hashlib', 'shutil', "
-            "'typing', 'base64') if m in sys.modules), file=sys.stderr)")
+    code = ("import sys; from sacgen.cli.sac import main; main(['agent', 'status', 't1', '--json']); "
+            "print(sorted(m for m in ('jinja2', 'yaml', 'jsonschema', 'tempfile', 'shutil', 'typing') "
+            "if m in sys.modules), file=sys.stderr)")
     env = dict(os.environ, SAC_HOME=str(tmp_path), SAC_REMOTE_HOME=str(tmp_path / "remote"),
                PATH="/usr/bin:/bin")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -95,7 +96,7 @@ def test_a_status_from_the_cache_loads_no_module_it_does_not_need(tmp_path):
     (["connect", "localhost"], {}, "localhost runs sac's scripts on this machine, without ssh"),
 ])
 def test_connect_refuses_what_it_cannot_do_with_exit_2_and_runs_no_ssh(argv, env, message, monkeypatch, tmp_path):
-    from sacgen.cli_sac import main
+    from sacgen.cli.sac import main
 
     monkeypatch.setenv("SAC_SSH", str(tmp_path / "no-ssh-here"))  # any ssh call would fail otherwise
     for key, value in env.items():
@@ -113,9 +114,10 @@ def test_connect_refuses_what_it_cannot_do_with_exit_2_and_runs_no_ssh(argv, env
     ("scitex-hpc", ["reservations", "book"], "scitex-hpc reservations book: the following arguments are required"),
 ])
 def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog, argv, first):
-    from sacgen import cli_sac, cli_sacgen
+    from sacgen.cli import parsers
 
-    p = {"sac": lambda: cli_sac.parser(argv), "sacgen": cli_sacgen.parser, "scitex-hpc": cli_sac.hpc_parser}[prog]()
+    p = {"sac": lambda: parsers.sac_parser(argv), "sacgen": parsers.sacgen_parser,
+         "scitex-hpc": parsers.hpc_parser}[prog]()
     _, code, _, err = _outcome(p, argv)
     assert code == 2
     assert err.splitlines()[0].startswith(first), err
@@ -131,11 +133,11 @@ def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog,
     (["run", "--host=h", "--", "s.sh"], ()),
 ])
 def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, args, monkeypatch):
-    from sacgen import ops
-    from sacgen.cli_sac import main
+    from sacgen.run import agents, reservations, steps
+    from sacgen.cli.sac import main
 
     seen = []
-    monkeypatch.setattr(ops, "run_script", lambda path, host, a: seen.append((path.name, host, a)) or
+    monkeypatch.setattr(steps, "run_script", lambda path, host, a: seen.append((path.name, host, a)) or
                         (0, "out\n\n@sac-end 0 0\n", ""))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -147,7 +149,7 @@ def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, arg
 # ----------------------------------------------------------------------------- outcomes and messages
 
 def _sac(argv):
-    from sacgen.cli_sac import main
+    from sacgen.cli.sac import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -157,14 +159,14 @@ def _sac(argv):
 
 def _remote(monkeypatch, **result):
     """Every step answers `result` (ok), or fails as ssh would with unreachable=True."""
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     def fake(items):
         if result.get("unreachable"):
-            return [ops.Outcome(n, h, False, {}, f"cannot reach host {h}: refused", unreachable=True)
-                    for n, h, _ in items]
-        return [ops.Outcome(n, h, True, dict(result)) for n, h, _ in items]
-    monkeypatch.setattr(ops, "run_grouped", fake)
+            return [steps.Outcome(i.name, i.host, False, {}, f"cannot reach host {i.host}: refused", unreachable=True,
+                                  kind=i.kind) for i in items]
+        return [steps.Outcome(i.name, i.host, True, dict(result), kind=i.kind) for i in items]
+    monkeypatch.setattr(steps, "run_grouped", fake)
 
 
 @pytest.mark.parametrize("argv", [["reservations", "get", "Bad_Name"], ["reservations", "refresh", "x_y", "--host", "h"],
@@ -216,7 +218,7 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
     """Started as a tenant, its YAML now runtime slurm (or the other way, or
     another reservation or host): starting it would leave the running one
     behind, out of reach of stop."""
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     from .conftest import ROOT
 
@@ -226,7 +228,7 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
                                     "job_id": "41"}},
         "reservations": {"dev-pool": {"host": "spartan"}}}))
     ran = []
-    monkeypatch.setattr(ops, "run_grouped", lambda items: ran.extend(items) or [])
+    monkeypatch.setattr(steps, "run_grouped", lambda items: ran.extend(items) or [])
     path = str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")
     code, out, err = _sac(["agent", "start", path])
     assert code == 1 and ran == []
@@ -249,7 +251,7 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
                                                                                               monkeypatch):
     import signal
 
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
 
@@ -258,7 +260,7 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
             raise KeyboardInterrupt
         os.kill(os.getpid(), getattr(signal, how))
         pytest.fail("the signal did not end the wait")
-    monkeypatch.setattr(ops, "run_grouped", interrupted)
+    monkeypatch.setattr(steps, "run_grouped", interrupted)
     default = signal.getsignal(signal.SIGTERM)
     code, _, err = _sac(["reservations", "book", "pool", "--host", "h", "--tmux-server", "sac"])
     assert code == 130
@@ -278,26 +280,26 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
     (["reservations", "book", "p", "--host", "h", "--wait-timeout", "-5"], "'-5' is not a whole number from 0"),
 ])
 def test_counts_out_of_range_are_usage_errors_and_run_nothing(argv, bad, tmp_path, monkeypatch):
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
-    monkeypatch.setattr(ops, "run_grouped", lambda items: pytest.fail("ran something"))
-    from sacgen.cli_sac import parser
+    monkeypatch.setattr(steps, "run_grouped", lambda items: pytest.fail("ran something"))
+    from sacgen.cli.parsers import sac_parser as parser
 
     _, code, _, err = _outcome(parser(argv), argv)
     assert code == 2 and bad in err.splitlines()[0], err
 
 
 def test_a_name_given_twice_to_stop_is_stopped_once(tmp_path, monkeypatch):
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
     ran = []
-    monkeypatch.setattr(ops, "run_grouped", lambda items: ran.extend(items) or [
-        ops.Outcome(n, h, True, {"cancelled": ["5"]}) for n, h, _ in items])
+    monkeypatch.setattr(steps, "run_grouped", lambda items: ran.extend(items) or [
+        steps.Outcome(n, h, True, {"cancelled": ["5"]}) for n, h, *_ in items])
     code, out, _ = _sac(["agent", "stop", "a", "a"])
-    assert code == 0 and [n for n, _, _ in ran] == ["a"] and out == "a: cancelled job(s) 5 on h\n"
+    assert code == 0 and [i.name for i in ran] == ["a"] and out == "a: cancelled job(s) 5 on h\n"
 
 
 def test_start_by_name_finds_the_yaml_it_was_started_from_outside_the_discovery_folders(tmp_path, monkeypatch):
@@ -398,11 +400,11 @@ def test_an_agent_stopped_or_failed_to_start_is_still_found_by_its_name(tmp_path
     code, out, _ = _sac(["agent", "status", "head-spartan", "--json"])
     assert code == 0 and json.loads(out)["state"] == "ABSENT"
     # A start that fails on the cluster: its logs are to be found by name too.
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
-    monkeypatch.setattr(ops, "run_grouped", lambda items: [
-        ops.Outcome(n, h, False, {"ok": False}, f"pre_agent hook not found; see: sac agent logs {n}")
-        for n, h, _ in items])
+    monkeypatch.setattr(steps, "run_grouped", lambda items: [
+        steps.Outcome(n, h, False, {"ok": False}, f"pre_agent hook not found; see: sac agent logs {n}")
+        for n, h, *_ in items])
     (tmp_path / "home" / "state.json").unlink()
     assert _sac(["agent", "start", str(yaml)])[0] == 1
     _remote(monkeypatch, ok=True, source="log", text="the hook was not found\n")
@@ -432,13 +434,14 @@ def _pool_known(tmp_path, pool="dev-pool", host="spartan"):
 def test_dry_run_prints_exactly_the_program_start_sends(tmp_path, monkeypatch):
     """Three tenants and a runtime-slurm agent on one host: their launches are
     batched behind one launch-queue step, in the dry run as in the real start."""
-    from sacgen import ops, remote
+    from sacgen.errors import HostUnreachable
+    from sacgen.run import remote, steps
 
     from .conftest import ROOT
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     _pool_known(tmp_path)
-    monkeypatch.setattr(ops.time, "time_ns", lambda: 1234)
+    monkeypatch.setattr(steps.time, "time_ns", lambda: 1234)
     code, out, err = _sac(["agent", "start", str(ROOT / "examples"), "--dry-run", "--json"])
     assert code == 0 and err == "", err
     plans = {p["host"]: p for p in json.loads(out)}
@@ -450,8 +453,8 @@ def test_dry_run_prints_exactly_the_program_start_sends(tmp_path, monkeypatch):
 
     def fake_batch(host, steps, timeout=None):
         sent[host] = remote.compose(steps)
-        raise ops.HostUnreachable(f"cannot reach host {host}: test")
-    monkeypatch.setattr(ops, "run_batch", fake_batch)
+        raise HostUnreachable(f"cannot reach host {host}: test")
+    monkeypatch.setattr(steps, "run_batch", fake_batch)
     code, _, _ = _sac(["agent", "start", str(ROOT / "examples")])
     assert code == 3 and set(sent) == set(plans)
     assert all(sent[h] == plans[h]["program"] for h in plans)
@@ -494,13 +497,13 @@ def test_start_all_starts_what_it_can_when_a_reservation_is_not_known_here(tmp_p
 
 
 def test_book_takes_a_reservation_file_and_refuses_flags_beside_it(tmp_path, monkeypatch):
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     from .conftest import ROOT
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
     booked = []
-    monkeypatch.setattr(ops, "book", lambda spec, wait: booked.append((spec, wait)) or ops.Outcome(
+    monkeypatch.setattr(reservations, "book", lambda spec, wait: booked.append((spec, wait)) or steps.Outcome(
         spec.name, spec.host, True, {"job_id": "9", "state": "RUNNING", "node": "n1"}))
     pool = ROOT / "examples" / "dev-pool" / "dev-pool.yaml"
     code, out, err = _sac(["reservations", "book", str(pool), "--wait-timeout", "20"])
@@ -534,7 +537,7 @@ def _ssh_that_breaks(tmp_path, monkeypatch, began: bool):
 
 def test_a_connection_that_breaks_after_the_script_began_is_not_unreachable(tmp_path, monkeypatch):
     from sacgen.errors import HostUnreachable
-    from sacgen.remote import Step, run_batch
+    from sacgen.run.remote import Step, run_batch
 
     _ssh_that_breaks(tmp_path, monkeypatch, began=True)
     batch = run_batch("h", [Step("true\n", (), "x")])
@@ -562,20 +565,22 @@ exit 255
 
 
 def test_steps_cut_off_by_a_broken_connection_are_lost_and_the_finished_ones_count(tmp_path, monkeypatch):
-    from sacgen import ops
-    from sacgen.remote import Step
+    from sacgen.run import agents, reservations, steps
+    from sacgen.run.remote import Step
 
     _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done=1)
     ok = "printf '@sac-result {\"ok\":true}\\n'\n"
-    a, b = ops.run_grouped([("a", "h", Step(ok, (), "a")), ("b", "h", Step("sleep 0.2\n" + ok, (), "b"))])
+    Item, Kind = steps.Item, steps.Kind
+    a, b = steps.run_grouped([Item("a", "h", Step(ok, (), "a")), Item("b", "h", Step("sleep 0.2\n" + ok, (), "b"))])
     assert a.ok and not a.result.get("lost")
     assert not b.ok and b.result == {"lost": True} and b.error.startswith("the connection to h broke")
-    assert ops.exit_status([a, b]) == 1
+    assert steps.exit_status([a, b]) == 1
     # Tenants queued by their start.sh take the queue step's fate.
     queued = "printf '@sac-result {\"ok\":true,\"queued\":true}\\n'\n"
     _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done=2)
-    outs = ops._merge_queued(ops.run_grouped([("t1", "h", Step(queued, (), "t1")), ("t2", "h", Step(queued, (), "t2")),
-                                              (ops.LAUNCH, "h", Step("sleep 0.2\n", (), ops.LAUNCH))]), ops.LAUNCH)
+    queue = Item("launch-queue.sh", "h", Step("sleep 0.2\n", (), "launch-queue.sh"), Kind.LAUNCH_QUEUE)
+    outs = steps.merge_queued(steps.run_grouped([Item("t1", "h", Step(queued, (), "t1")),
+                                                 Item("t2", "h", Step(queued, (), "t2")), queue]), Kind.LAUNCH_QUEUE)
     assert [(o.name, o.ok, o.result) for o in outs] == [("t1", False, {"lost": True}), ("t2", False, {"lost": True})]
 
 
@@ -586,7 +591,7 @@ def test_sac_run_prints_the_scripts_output_only(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-c", "from sacgen.cli_sac import console; console()", "run", "--host",
+    r = subprocess.run([sys.executable, "-c", "from sacgen.cli.sac import console; console()", "run", "--host",
                         "localhost", str(script)], capture_output=True, text=True, env=dict(os.environ),
                        cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "hello\nno newline"), r.stderr
@@ -622,14 +627,14 @@ def test_a_start_whose_connection_breaks_is_recorded_as_running(tmp_path, monkey
 
 
 def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkeypatch):
-    from sacgen import ops
+    from sacgen.run import agents, reservations, steps
 
     from .conftest import ROOT
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
-    monkeypatch.setattr(ops, "run_grouped", lambda items: [ops.Outcome(n, h, False, {"already": True, "job_id": "77"},
+    monkeypatch.setattr(steps, "run_grouped", lambda items: [steps.Outcome(n, h, False, {"already": True, "job_id": "77"},
                         "agent head-spartan is already running (job 77 RUNNING); stop it first or use --force")
-                        for n, h, _ in items])
+                        for n, h, *_ in items])
     code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")])
     assert code == 1 and "already running (job 77 RUNNING)" in err
     rec = json.loads((tmp_path / "state.json").read_text())["agents"]["head-spartan"]

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from sacgen.build import check_tree, render_tree, write_tree
+from sacgen.compile.build import check_tree, render_tree, write_tree
 from sacgen.errors import SpecError
-from sacgen.lint import lint_specs
-from sacgen.spec import load_specs
+from sacgen.compile.lint import lint_specs
+from sacgen.compile.specs import load_specs
 
 from .conftest import ROOT, run_cli
 
@@ -164,7 +164,7 @@ def _helper_names() -> list[str]:
 
 
 def _artifacts_and_batch_helpers() -> dict[str, str]:
-    from sacgen.render import BATCH_HELPERS
+    from sacgen.compile.render import BATCH_HELPERS
 
     files = {rel: text for rel, (text, _) in render_tree(load_specs(["examples"])).items()
              if rel.endswith((".sh", ".sbatch"))}
@@ -200,7 +200,7 @@ def test_scripts_carry_fewer_helpers_than_the_library():
                                      [{"path": "p", "sha256": "0" * 64}, {"path": "q", "kind": "Agent"}]])
 def test_manifest_is_indented_json_with_sorted_keys(entries):
     from sacgen import __version__
-    from sacgen.build import _manifest_json
+    from sacgen.compile.build import _manifest_json
 
     want = json.dumps({"generator": f"sacgen {__version__}", "artifacts": entries}, indent=2, sort_keys=True)
     assert _manifest_json(entries) == want + "\n"

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from sacgen.completion import bash_script, zsh_script
+from sacgen.cli.completion import bash_script, zsh_script
 
 
 def complete(script, *words):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sacgen.build import render_tree
+from sacgen.compile.build import render_tree
 from sacgen.errors import SpecError
-from sacgen.schema import BASH_OWN_ENV, READONLY_ENV
-from sacgen.spec import load_specs
+from sacgen.compile.check import BASH_OWN_ENV, READONLY_ENV
+from sacgen.compile.specs import load_specs
 
 from .conftest import run_cli
 
@@ -217,7 +217,7 @@ def test_a_tmux_server_named_like_an_agents_is_refused_with_the_reason(tmp_path)
 
 def test_booking_with_such_a_tmux_server_is_refused_too():
     from sacgen.errors import UsageError
-    from sacgen.ops import reservation_spec
+    from sacgen.run.reservations import reservation_spec
 
     with pytest.raises(UsageError) as e:
         reservation_spec("pool", {"host": "h", "tmux_server": "sac-dev"})
@@ -258,7 +258,7 @@ def test_a_huge_file_is_refused_without_reading_it(tmp_path):
 def test_read_input_stops_one_byte_past_the_limit(tmp_path, monkeypatch):
     """A file that says it is small but keeps growing (here: reads that never
     end) is read no further than MAX_BYTES + 1."""
-    from sacgen import spec as spec_module
+    from sacgen.compile import source as spec_module
 
     path = agent_yaml(tmp_path, "")
     reads = []
@@ -335,7 +335,7 @@ def test_check_reports_a_stray_binary_file_as_drift_without_a_traceback(tmp_path
 
 
 def test_check_diffs_a_file_without_a_last_newline_line_by_line(tmp_path):
-    from sacgen.build import check_tree
+    from sacgen.compile.build import check_tree
 
     golden = tmp_path / "golden"
     golden.mkdir()
@@ -365,7 +365,7 @@ def test_a_build_ended_by_sigterm_or_sighup_removes_its_temporary_folder(sig, jo
     out = tmp_path / "out"
     assert run_cli("sacgen", "build", "examples", "-o", str(out)).returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    p = subprocess.Popen([sys.executable, "-c", "from sacgen.cli_sacgen import console; console()", "build",
+    p = subprocess.Popen([sys.executable, "-c", "from sacgen.cli.sacgen import console; console()", "build",
                           str(specs), "-o", str(out), "-j", str(jobs)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -479,8 +479,8 @@ def test_the_checks_beyond_the_schema_never_fail_on_a_wrong_value(kind):
 
     import yaml
 
-    from sacgen.loader import Document
-    from sacgen.schema import check_document
+    from sacgen.compile.load import Document
+    from sacgen.compile.check import check_document
 
     source = {"Agent": "examples/every-field/every-field.yaml", "Reservation": "examples/lab-pool/lab-pool.yaml"}
     base = yaml.safe_load((Path(__file__).parents[2] / source[kind]).read_text())

@@ -3,9 +3,9 @@ keep what they write private."""
 
 import re
 
-from sacgen.build import render_tree
-from sacgen.render import BATCH_HELPERS
-from sacgen.spec import load_specs
+from sacgen.compile.build import render_tree
+from sacgen.compile.render import BATCH_HELPERS
+from sacgen.compile.specs import load_specs
 
 FORBIDDEN = ("ssh", "scp", "sftp", "rsync", "curl", "wget", "nc", "ncat", "socat", "telnet", "autossh",
              "cloudflared", "crontab", "systemctl", "nohup", "at", "disown", "setsid")

@@ -1,7 +1,7 @@
 """Property tests: every free-text field that reaches a script, with hostile values.
 
 For each generated value the test writes an Agent YAML with the value in one field
-and runs the real pipeline (sacgen.spec.load_specs, sacgen.render.render). Either
+and runs the real pipeline (sacgen.compile.specs.load_specs, sacgen.compile.render.render). Either
 the spec is refused -- with one `FILE:LINE: FIELD.PATH: message` line per problem,
 naming the field -- or it is accepted, and then:
 
@@ -34,9 +34,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from sacgen.errors import SpecError
-from sacgen.lint import lint_files, shellcheck_binary
-from sacgen.render import render
-from sacgen.spec import display_path, load_specs
+from sacgen.compile.lint import lint_files, shellcheck_binary
+from sacgen.compile.render import render
+from sacgen.compile.source import display_path
+from sacgen.compile.specs import load_specs
 
 API = "scitex-agent-container/v3"
 SETTINGS = dict(deadline=None, derandomize=True, database=None,

@@ -7,9 +7,9 @@ from pathlib import Path
 import jinja2.nodes
 import pytest
 
-from sacgen import shell
-from sacgen.render import environment
-from sacgen.resources import template_dir
+from sacgen.compile import shell
+from sacgen.compile.render import environment
+from sacgen.paths import template_dir
 
 TEMPLATES = sorted(Path(template_dir()).rglob("*.jinja"))
 KNOWN_FILTERS = {"words", "directive", "ident", "comment", "heredoc", "home", "program", "number"}

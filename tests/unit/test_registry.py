@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from sacgen.cli_sac import main
+from sacgen.cli.sac import main
 
 DAMAGED = [
     ('{"agents": 5}', "agents is not an object"),
@@ -50,7 +50,7 @@ def test_a_damaged_registry_is_one_line_naming_what_is_wrong(text, problem, comm
 
 
 def test_a_well_formed_registry_is_read(tmp_path, monkeypatch):
-    from sacgen.registry import Registry
+    from sacgen.run.registry import Registry
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     data = {"version": 1, "agents": {"a": {"runtime": "slurm-tenant", "host": "h", "reservation": "p",
@@ -61,7 +61,7 @@ def test_a_well_formed_registry_is_read(tmp_path, monkeypatch):
 
 
 def test_sac_home_and_its_cache_are_made_private(tmp_path, monkeypatch):
-    from sacgen.cache import _cache_folder
+    from sacgen.paths import cache_folder as _cache_folder
 
     home = tmp_path / "new" / "home"
     monkeypatch.setenv("SAC_HOME", str(home))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sacgen import remote
-from sacgen.remote import INLINE_MAX, Step, compose, parse, remote_command
+from sacgen.run import remote
+from sacgen.run.remote import INLINE_MAX, Step, compose, parse, remote_command
 
 HOSTILE = "it's \"q\" $(date) `id` \\ \n\ttab é ☃ $HOME ~ ; | & > < * ? [ ] { } !"
 
@@ -37,7 +37,7 @@ def test_a_large_program_goes_on_stdin():
 def test_a_private_program_never_travels_in_the_command_line(tmp_path, monkeypatch):
     """Values that may be secret (spec.env in start.sh, a hold body in book.sh, a
     user's script) go on stdin: the remote command line is visible to `ps`."""
-    from sacgen.remote import run_batch
+    from sacgen.run.remote import run_batch
 
     fake = tmp_path / "ssh"
     fake.write_text('#!/bin/bash\nprintf "%s" "${@: -1}" >"$0.cmd"\ncat >"$0.stdin"\n')
@@ -58,18 +58,18 @@ def test_a_private_program_never_travels_in_the_command_line(tmp_path, monkeypat
 def test_start_and_book_are_private_when_they_carry_values_and_run_always(monkeypatch, tmp_path):
     import inspect
 
-    from sacgen import ops
-    from sacgen.spec import load_specs
+    from sacgen.run import agents, reservations, steps
+    from sacgen.compile.specs import load_specs
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = [s for s in load_specs(["examples"]) if s.kind == "Agent" and not s.tenant]
     assert any(s.env for s in specs) and any(not s.env for s in specs)
-    for spec, (_, _, step) in zip(specs, ops.start_plan(specs, False)):
+    for spec, (_, _, step, _) in zip(specs, agents.start_plan(specs, False)):
         assert step.private == bool(spec.env), spec.name
         values = [v for _, v in spec.env]
         assert not values or all(v not in remote_command(step.script.encode(), step.private)[0] for v in values)
-    assert "private=spec.hold_body is not None" in inspect.getsource(ops.book)
-    assert "private=True" in inspect.getsource(ops.run_script)
+    assert "private=spec.hold_body is not None" in inspect.getsource(reservations.book)
+    assert "private=True" in inspect.getsource(steps.run_script)
 
 
 def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
@@ -83,8 +83,8 @@ def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
 
 
 def test_a_status_batch_over_several_jobs_lists_their_panes_first_and_at_once(monkeypatch, tmp_path):
-    from sacgen import ops
-    from sacgen.spec import load_specs
+    from sacgen.run import agents, reservations, steps
+    from sacgen.compile.specs import load_specs
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
@@ -93,23 +93,23 @@ def test_a_status_batch_over_several_jobs_lists_their_panes_first_and_at_once(mo
     assert len(tenants) >= 2 and len(solo) >= 2
 
     def plan(names, hosts):
-        items = [(n, hosts[n], Step(f"echo {n}\n", (), n)) for n in names]
-        return ops._prefetched(ops._batched(items, set(names), "SAC_SNAPSHOT", ops.SNAPSHOT, "snapshot-cleanup.sh"),
-                               specs)
+        items = [steps.Item(n, hosts[n], Step(f"echo {n}\n", (), n)) for n in names]
+        return agents._prefetched(steps.batched(items, set(names), "SAC_SNAPSHOT", steps.Kind.SNAPSHOT_CLEANUP),
+                                  specs)
 
     # Tenants of one reservation: one job, nothing to do at once.
-    steps = plan(tenants, dict.fromkeys(tenants, "h1"))
-    assert [name for name, _, _ in steps] == [*tenants, ops.SNAPSHOT]
+    plan_items = plan(tenants, dict.fromkeys(tenants, "h1"))
+    assert [name for name, *_ in plan_items] == [*tenants, "snapshot-cleanup.sh"]
     # Two jobs of runtime slurm and a reservation on one host, one agent alone on another.
     names = [*solo, *tenants]
     hosts = {**dict.fromkeys(names, "h1"), solo[-1]: "h2"}
-    steps = plan(names, hosts)
-    first = steps[0]
-    assert first[0] == ops.PREFETCH and first[1] == "h1"
+    plan_items = plan(names, hosts)
+    first = plan_items[0]
+    assert first[0] == "snapshot-prefetch.sh" and first[1] == "h1"
     assert first[2].args == (*(f"slurm:{n}" for n in solo[:-1]), "tenant:dev-pool")
     assert [k for k, _ in first[2].env] == ["SAC_SNAPSHOT"]
-    assert all(not step.env for name, _, step in steps[1:])
-    assert [name for name, host, _ in steps if host == "h2"] == [solo[-1]]
+    assert all(not step.env for name, _, step, _ in plan_items[1:])
+    assert [name for name, host, *_ in plan_items if host == "h2"] == [solo[-1]]
     assert "snapshot-prefetch.sh" in first[2].script.splitlines()[1]
 
 
@@ -120,9 +120,9 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     status that finds the reservation elsewhere records where."""
     import json
 
-    from sacgen import ops
-    from sacgen.registry import Registry
-    from sacgen.spec import load_specs
+    from sacgen.run import agents, reservations, steps
+    from sacgen.run.registry import Registry
+    from sacgen.compile.specs import load_specs
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
@@ -131,45 +131,45 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     pool = {"host": "h1", "job_id": "301", "node": "n1", "state": "RUNNING"}
     reg = {"version": 1, "reservations": {"dev-pool": pool},
            "agents": {n: {"runtime": "slurm-tenant", "host": "h1", "reservation": "dev-pool"} for n in tenants}}
-    assert ops.job_hint(specs[tenants[0]], reg) == ("301", "n1")
-    assert ops.job_hint(specs[solo], reg) == ()
+    assert agents.job_hint(specs[tenants[0]], reg) == ("301", "n1")
+    assert agents.job_hint(specs[solo], reg) == ()
     for other in ({"state": "PENDING"}, {"node": None}, {"job_id": ""}):
-        assert ops.job_hint(specs[tenants[0]], {"reservations": {"dev-pool": dict(pool, **other)}}) == ()
+        assert agents.job_hint(specs[tenants[0]], {"reservations": {"dev-pool": dict(pool, **other)}}) == ()
     (tmp_path / "state.json").write_text(json.dumps(reg))
-    assert [step.args for _, _, step in ops.start_plan([specs[tenants[0]]], False)] == [("301", "n1")]
+    assert [item.step.args for item in agents.start_plan([specs[tenants[0]]], False)] == [("301", "n1")]
 
     seen = []
 
     def fake_run_grouped(items):
         seen.extend(items)
         out = []
-        for name, host, step in items:
+        for name, host, step, _ in items:
             if name in tenants:
-                out.append(ops.Outcome(name, host, True, {"state": "RUNNING", "job_id": "302", "node": "n2",
+                out.append(steps.Outcome(name, host, True, {"state": "RUNNING", "job_id": "302", "node": "n2",
                                                            "reservation": "dev-pool", "session_alive": True}))
         return out
 
-    monkeypatch.setattr(ops, "run_grouped", fake_run_grouped)
-    outcomes = ops.status(tenants)
+    monkeypatch.setattr(steps, "run_grouped", fake_run_grouped)
+    outcomes = agents.status(tenants)
     assert [o.result["job_id"] for o in outcomes] == ["302"] * len(tenants)
     first = seen[0]
-    assert first[0] == ops.PREFETCH and first[2].args == ("tenant:dev-pool|301|n1",)
-    assert all(step.args == ("301", "n1") for name, _, step in seen if name in tenants)
+    assert first[0] == "snapshot-prefetch.sh" and first[2].args == ("tenant:dev-pool|301|n1",)
+    assert all(step.args == ("301", "n1") for name, _, step, _ in seen if name in tenants)
     assert Registry().read()["reservations"]["dev-pool"] == dict(pool, job_id="302", node="n2")
     seen.clear()
-    ops.status(tenants[:1])
-    assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("302", "n2"))]
+    agents.status(tenants[:1])
+    assert [(name, step.args) for name, _, step, _ in seen] == [(tenants[0], ("302", "n2"))]
     seen.clear()
-    ops.logs(tenants[0], 5)
-    assert [(name, step.args) for name, _, step in seen] == [(tenants[0], ("5", "302", "n2"))]
+    agents.logs(tenants[0], 5)
+    assert [(name, step.args) for name, _, step, _ in seen] == [(tenants[0], ("5", "302", "n2"))]
 
 
 def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_rebooked(monkeypatch, tmp_path):
     import json
 
-    from sacgen import ops
-    from sacgen.registry import Registry
-    from sacgen.spec import load_specs
+    from sacgen.run import agents, reservations, steps
+    from sacgen.run.registry import Registry
+    from sacgen.compile.specs import load_specs
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     (name,) = [s.name for s in load_specs(["examples"]) if s.kind == "Agent" and s.reservation == "dev-pool"][:1]
@@ -183,27 +183,27 @@ def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_reboo
         def fake(items):
             if during:
                 during()
-            return [ops.Outcome(n, h, True, dict(result, reservation="dev-pool")) for n, h, _ in items if n == name]
-        monkeypatch.setattr(ops, "run_grouped", fake)
+            return [steps.Outcome(n, h, True, dict(result, reservation="dev-pool")) for n, h, *_ in items if n == name]
+        monkeypatch.setattr(steps, "run_grouped", fake)
 
     # Ended: recorded, so that no later call goes by job 301.
     write(dict(pool))
     answer({"state": "ABSENT", "job_id": None, "node": None})
-    ops.status([name])
+    agents.status([name])
     rec = Registry().read()["reservations"]["dev-pool"]
     assert (rec["job_id"], rec["state"]) == (None, "ABSENT")
-    assert ops.job_hint(ops.spec_from_record(name, {"runtime": "slurm-tenant", "reservation": "dev-pool"}),
+    assert agents.job_hint(agents.spec_from_record(name, {"runtime": "slurm-tenant", "reservation": "dev-pool"}),
                         Registry().read()) == ()
     # An agent recorded on another host than the pool: its answer is not the pool's.
     write(dict(pool), agent_host="h2")
     answer({"state": "RUNNING", "job_id": "999", "node": "n9"})
-    ops.status([name])
+    agents.status([name])
     assert Registry().read()["reservations"]["dev-pool"]["job_id"] == "301"
     # Re-booked while the status ran: the new booking stays.
     write(dict(pool))
     answer({"state": "RUNNING", "job_id": "302", "node": "n2"},
            during=lambda: write(dict(pool, job_id="400", node="n4")))
-    ops.status([name])
+    agents.status([name])
     assert Registry().read()["reservations"]["dev-pool"]["job_id"] == "400"
 
 
@@ -225,7 +225,7 @@ def _listener_path(folder: str) -> str:
 
 
 def test_connection_masters_live_in_the_runtime_folder_when_its_path_is_short(monkeypatch, short_tmp):
-    from sacgen.remote import _control_options, control_folder
+    from sacgen.run.remote import _control_options, control_folder
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
     monkeypatch.delenv("SAC_SSH_CONTROL", raising=False)
@@ -238,7 +238,7 @@ def test_connection_masters_live_in_the_runtime_folder_when_its_path_is_short(mo
 def test_a_folder_too_long_for_a_socket_path_is_passed_over(monkeypatch, tmp_path, short_tmp):
     """macOS's $TMPDIR (/var/folders/xx/<28 characters>/T) is such a folder: with
     it every ssh call failed (exit 255, "too long for Unix domain socket")."""
-    from sacgen.remote import control_folder
+    from sacgen.run.remote import control_folder
 
     long_root = tmp_path / ("x" * 60)
     long_root.mkdir()
@@ -252,7 +252,7 @@ def test_a_folder_too_long_for_a_socket_path_is_passed_over(monkeypatch, tmp_pat
 
 
 def test_a_folder_others_can_enter_or_a_symlink_is_not_used(monkeypatch, tmp_path):
-    from sacgen.remote import control_folder
+    from sacgen.run.remote import control_folder
 
     open_root, link_root, ours = tmp_path / "o", tmp_path / "l", tmp_path / "ours"
     for d in (open_root, link_root, ours):
@@ -266,7 +266,7 @@ def test_a_folder_others_can_enter_or_a_symlink_is_not_used(monkeypatch, tmp_pat
 
 
 def test_without_a_usable_folder_connections_are_not_reused(monkeypatch, tmp_path):
-    import sacgen.remote as remote
+    import sacgen.run.remote as remote
 
     monkeypatch.delenv("SAC_SSH_CONTROL", raising=False)
     monkeypatch.setattr(remote, "control_folder", lambda: None)
@@ -278,7 +278,7 @@ def test_without_a_usable_folder_connections_are_not_reused(monkeypatch, tmp_pat
 
 
 def test_ssh_leaves_out_what_a_config_for_interactive_logins_adds(monkeypatch):
-    import sacgen.remote as remote
+    import sacgen.run.remote as remote
 
     monkeypatch.setenv("SAC_SSH", "ssh -F my_config")
     monkeypatch.setenv("SAC_SSH_CONTROL", "0")
@@ -298,8 +298,9 @@ def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions
     """compose() defines the helper functions several steps share once, ahead of
     them: each step must still see every function it defined, text for text (and
     may see more sac_* helpers, which it never calls)."""
-    from sacgen.render import BATCH_HELPERS, render_agent, render_reservation
-    from sacgen.spec import AgentSpec, load_specs
+    from sacgen.compile.render import BATCH_HELPERS, render_agent, render_reservation
+    from sacgen.compile.model import AgentSpec
+    from sacgen.compile.specs import load_specs
 
     scripts = []
     for spec in load_specs(["examples"]):

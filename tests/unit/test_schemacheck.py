@@ -1,4 +1,4 @@
-"""sacgen.schemacheck answers "valid?" exactly as jsonschema does wherever it
+"""sacgen.compile.schemacheck answers "valid?" exactly as jsonschema does wherever it
 answers at all: on every fixture and example, and on thousands of documents
 altered at random (seeded) from the examples."""
 
@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
-from sacgen import schemacheck
-from sacgen.loader import load_yaml
-from sacgen.schema import KINDS, _pattern, _validator, check_document, fast_check
+from sacgen.compile import schemacheck
+from sacgen.compile.load import load_yaml
+from sacgen.compile.check import KINDS, _pattern, _validator, check_document, fast_check
 
 from .conftest import ROOT
 

@@ -19,9 +19,9 @@ import jinja2.nodes as nodes
 import pytest
 import yaml
 
-from sacgen import render, shell
-from sacgen.resources import template_dir
-from sacgen.spec import load_specs
+from sacgen.compile import render, shell
+from sacgen.paths import template_dir
+from sacgen.compile.specs import load_specs
 
 from .conftest import ROOT
 from .test_quoting import KNOWN_FILTERS

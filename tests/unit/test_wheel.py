@@ -26,7 +26,7 @@ def test_wheel_in_fresh_venv_builds_examples(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     installed = subprocess.run([str(env_dir / "bin" / "python"), "-c",
-                                "import sacgen.resources as r; print(r.template_dir())"],
+                                "import sacgen.paths as r; print(r.template_dir())"],
                                capture_output=True, text=True, cwd=tmp_path).stdout
     assert "site-packages/sacgen/templates" in installed
     for p in (ROOT / "golden").rglob("*"):

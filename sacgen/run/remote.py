@@ -9,15 +9,17 @@ is shipped; the cluster never connects back.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
 from collections import namedtuple
 
-from .errors import HostUnreachable, OperationFailed, UsageError
-from .shell import words
+from ..compile.shell import words
+from ..errors import HostUnreachable, OperationFailed, UsageError
 
 RESULT = "@sac-result "
 # The program's first line of output: seen, the host was reached and the
@@ -110,8 +112,6 @@ def reuse_on() -> bool:
 def is_duration(text: str) -> bool:
     """TEXT is one of ssh's ControlPersist times of a second or more: seconds, or
     30m, 8h, 1h30m ... (0 is ssh's "for ever")."""
-    import re
-
     return re.fullmatch(r"[0-9]+|([0-9]+[smhdwSMHDW])+", text) is not None and re.search(r"[1-9]", text) is not None
 
 
@@ -229,8 +229,6 @@ def _hoist(scripts: list[str]) -> tuple[str, list[str]]:
     step's subshell inherits them, so every script still sees each function it
     defined, as it defined it (and may see more sac_* helpers, never called). Only the library part of a script is looked at (never
     a here-document further on, which may hold functions of its own)."""
-    import re
-
     global _HELPER
     if _HELPER is None:
         _HELPER = re.compile(r"^(?:#[^\n]*\n)*(sac_\w+)\(\) \{\n.*?^\}\n", re.M | re.S)
@@ -325,9 +323,8 @@ def remote_command(payload: bytes, private: bool = False) -> tuple[str, bytes | 
     """The remote command for a program, and what to send on ssh's stdin (None:
     nothing)."""
     if len(payload) <= _inline_max() and not private:
-        from binascii import b2a_base64  # what base64.b64encode calls, without its imports
 
-        return f"echo {b2a_base64(payload, newline=False).decode()} | base64 -d | bash -l -s", None
+        return f"echo {base64.b64encode(payload).decode()} | base64 -d | bash -l -s", None
     return "bash -l -s", payload
 
 
@@ -340,7 +337,7 @@ def _scratch():
             return open(os.open(os.environ.get("TMPDIR") or "/tmp", flag | os.O_RDWR, 0o600), "w+b")
         except OSError:
             pass
-    import tempfile
+    import tempfile  # the fallback only: importing it costs every call ~3 ms
 
     return tempfile.TemporaryFile()
 
@@ -394,9 +391,7 @@ def interactive_command(program: str) -> str:
     line of base64 inside single quotes, which every login shell (sh, bash, zsh,
     fish, and csh, which cannot hold a newline inside quotes) passes to bash as
     it is."""
-    from binascii import b2a_base64
-
-    b64 = b2a_base64(program.encode(), newline=False).decode()
+    b64 = base64.b64encode(program.encode()).decode()
     return f"bash -l -c 'eval \"$(echo {b64} | base64 -d)\"'"
 
 

@@ -12,14 +12,20 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__
-from .errors import OperationFailed, SpecError, Terminated, UsageError
-from .render import render
-from .spec import Spec, expand_paths, read_spec, select
+from .. import __version__
+from ..errors import OperationFailed, SpecError, Terminated, UsageError
+from ..paths import template_dir
+from .check import fast_check
+from .model import Spec
+from .render import environment, render
+from .schemas import KINDS
+from .source import expand_paths, select
+from .specs import read_spec
 
 MANIFEST = "manifest.json"
 
@@ -195,11 +201,6 @@ def _shard(files, indices, stage: Path, cwd: Path) -> tuple[list, str | None]:
 def _warm() -> None:
     """Import and compile, before forking, what every process would otherwise
     do on its own: the YAML loader, both schema checks, every template."""
-    from . import loader  # noqa: F401
-    from .render import environment
-    from .resources import template_dir
-    from .schema import KINDS, fast_check
-
     for kind in KINDS:
         fast_check(kind)
     env = environment()
@@ -280,7 +281,6 @@ def _signals_end_the_build():
     """SIGTERM and SIGHUP raise Terminated (as SIGINT raises KeyboardInterrupt),
     so that the build's temporary folder is removed on the way out. Later ones
     are ignored until then. Only in the main thread, where Python runs handlers."""
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -10,18 +10,19 @@ said, as a tenant) before it replaces the file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from .errors import OperationFailed, SpecError, UsageError
-from .loader import load_yaml_bytes
+from ..compile.check import check_document
+from ..compile.load import load_yaml_bytes
+from ..compile.model import AgentSpec, slurm_time_seconds
+from ..compile.source import display_path
+from ..errors import OperationFailed, SpecError, UsageError
+from ..files import atomic_write
+from ..compile.specs import load_specs
 from .registry import Registry
-from .schema import check_document, slurm_time_seconds
-from .spec import AgentSpec, display_path, load_specs
 
 KEEP = ("hooks",)
 
@@ -184,21 +185,8 @@ def migrate(file: str, pool: str) -> str:
 
 
 def write_atomically(target: Path, data: bytes, where: str) -> None:
-    """Replace TARGET by DATA with the same mode: a temporary file beside it,
-    synced, then renamed over it, so the file is the old or the new, never torn."""
-    tmp = None
+    """Replace TARGET by DATA with the same mode, never leaving it torn."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, target.stat().st_mode & 0o777)
-        os.replace(tmp, target)
-        tmp = None
+        atomic_write(target, data, mode=None)
     except OSError as e:
         raise OperationFailed(f"cannot write {where}: {e.strerror or e}; nothing was changed") from None
-    finally:
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .registry import sac_home
-from .spec import YAML_SUFFIXES
+from ..compile.model import YAML_SUFFIXES
+from ..paths import sac_home
 
 
 def discovery_dirs() -> list[Path]:

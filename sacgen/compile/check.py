@@ -1,4 +1,4 @@
-"""Stage 2a: check loaded YAML against the JSON Schema, plus the checks a schema
+"""Check loaded YAML against the JSON Schema, plus the checks a schema
 cannot express (kept here, in one place beside it). Every problem comes out as
 FILE:LINE: FIELD.PATH: message, all of a file's problems at once.
 """
@@ -9,20 +9,20 @@ import difflib
 import json
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import Problem
-from .loader import Document
-from .resources import schema_dir
-from .spec import DEFAULT_RESUBMIT_BEFORE, RESERVATION_JOB_PREFIX, is_name
+from ..errors import Problem
+from .model import DEFAULT_RESUBMIT_BEFORE, RESERVATION_JOB_PREFIX, is_name, slurm_time_seconds
+from .schemacheck import Unsupported, compile_schema, plain
+from .schemas import API_VERSION, KINDS, ecma_pattern, format_path, load_schema
 
-API_VERSION = "scitex-agent-container/v3"
-KINDS = {"Agent": "agent.v3.schema.json", "Reservation": "reservation.v3.schema.json"}
+if TYPE_CHECKING:
+    from .load import Document
+
 # Job resources a tenant must not set: the reservation owns them.
 TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time_limit",
                     "auto_resubmit", "resubmit_before", "host")
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # Variables bash will not let a script set: `export UID=...` fails.
 READONLY_ENV = ("BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID")
 # Variables bash keeps for itself (checked with bash 5.2; tests/unit/test_inputs.py
@@ -48,100 +48,6 @@ AGENT_TMUX_PREFIX = "sac-"
 
 
 @lru_cache(maxsize=None)
-def ecma_pattern(pattern: str) -> re.Pattern:
-    r"""A JSON Schema pattern (ECMA-262) as a Python regex with the same meaning.
-
-    The one difference that matters here: in ECMA-262 `$` is the end of the text,
-    in Python it also matches before one trailing newline ("name\n" would pass
-    `^[a-z]+$`). Every `$` outside a character class becomes `\Z`.
-    """
-    out, i, in_class = [], 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern[i + 1:i + 2] == "]":  # a literal ] first in the class
-                out.append("[]")
-                i += 2
-                continue
-        elif c == "$":
-            c = r"\Z"
-        out.append(c)
-        i += 1
-    return re.compile("".join(out))
-
-
-def format_path(path: tuple) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _IDENT.fullmatch(part):
-            out += ("." if out else "") + part
-        else:
-            out += f"[{json.dumps(str(part), ensure_ascii=False)}]"
-    return out
-
-
-@lru_cache(maxsize=None)
-def load_schema(kind: str) -> dict:
-    return json.loads((schema_dir() / KINDS[kind]).read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=None)
-def text_shape(kind: str) -> dict:
-    """Where KIND's schema wants text, for the loader (sacgen.loader.keep_text):
-    {field: sub-shape}, with "*" for any key of a mapping and "[]" for any item
-    of a list; a leaf is "text" (a string), "text|int" (a string or an integer)
-    or "int" (an integer)."""
-    by_id = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
-
-    def resolve(node: dict, base: dict) -> tuple[dict, dict]:
-        while "$ref" in node:
-            uri, _, pointer = node["$ref"].partition("#")
-            base = by_id[uri] if uri else base
-            target = base
-            for part in filter(None, pointer.split("/")):
-                target = target[part]
-            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return node, base
-
-    def shape(node: dict, base: dict):
-        node, base = resolve(node, base)
-        out = {}
-        for key, sub in (node.get("properties") or {}).items():
-            s = shape(sub, base)
-            if s:
-                out[key] = s
-        if isinstance(node.get("additionalProperties"), dict):
-            s = shape(node["additionalProperties"], base)
-            if s:
-                out["*"] = s
-        if isinstance(node.get("items"), dict):
-            s = shape(node["items"], base)
-            if s:
-                out["[]"] = s
-        if out:
-            return out
-        types = set()
-        for alt in [node, *node.get("oneOf", ())]:
-            alt, _ = resolve(alt, base)
-            t = alt.get("type")
-            types |= {t} if isinstance(t, str) else set(t or ())
-        if "string" in types:
-            return "text|int" if "integer" in types else "text"
-        return "int" if types == {"integer"} else None
-
-    return shape(load_schema(kind), load_schema(kind))
-
-
-@lru_cache(maxsize=None)
 def _validator(kind: str):
     import jsonschema
     from referencing import Registry, Resource
@@ -157,8 +63,6 @@ def _validator(kind: str):
 @lru_cache(maxsize=None)
 def fast_check(kind: str):
     """sacgen.schemacheck's predicate for KIND's schema (None if unsupported)."""
-    from .schemacheck import Unsupported, compile_schema
-
     others = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
     try:
         return compile_schema(load_schema(kind), others)
@@ -264,7 +168,6 @@ def _message(err) -> list[tuple[tuple, str]]:
 
 
 def _schema_problems(doc: Document, kind: str) -> list[Problem]:
-    from .schemacheck import plain
 
     fast = fast_check(kind)
     if fast is not None and plain(doc.data) and fast(doc.data):
@@ -291,26 +194,6 @@ def _schema_problems(doc: Document, kind: str) -> list[Problem]:
         seen.add((path, msg))
         problems.append(Problem(doc.path, doc.line_of(path), format_path(path), msg))
     return problems
-
-
-def slurm_time_seconds(value: Any) -> int:
-    """Seconds in a SLURM time value (already schema-checked)."""
-    if isinstance(value, int):
-        return value * 60
-    days = 0
-    text = str(value)
-    if "-" in text:
-        d, text = text.split("-", 1)
-        days = int(d)
-        parts = [int(p) for p in text.split(":")]
-        h, m, s = (parts + [0, 0])[:3]
-        return ((days * 24 + h) * 60 + m) * 60 + s
-    parts = [int(p) for p in text.split(":")]
-    if len(parts) == 1:
-        return parts[0] * 60
-    if len(parts) == 2:
-        return parts[0] * 60 + parts[1]
-    return (parts[0] * 60 + parts[1]) * 60 + parts[2]
 
 
 def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -> list[Problem]:
@@ -414,3 +297,18 @@ def check_document(doc: Document, stem: str) -> tuple[str | None, list[Problem]]
     problems += _semantic_problems(doc, kind, stem, {p.field for p in problems})
     problems.sort(key=lambda p: p.line)
     return kind, problems
+
+
+class _Unplaced:
+    """Data that comes from no file (command-line flags): every field is on line 1."""
+
+    def __init__(self, path: str, data: dict):
+        self.path, self.data = path, data
+
+    def line_of(self, path: tuple) -> int:
+        return 1
+
+
+def check_data(data: dict, stem: str, where: str) -> tuple[str | None, list[Problem]]:
+    """check_document for DATA that was never a YAML file (WHERE names its origin)."""
+    return check_document(_Unplaced(where, data), stem)  # type: ignore[arg-type]

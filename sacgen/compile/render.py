@@ -1,4 +1,4 @@
-"""Stage 3: a validated spec -> the artifacts (name, text, mode) that run on the cluster.
+"""A checked spec -> the artifacts (name, text, mode) that run on the cluster.
 
 One Jinja template per artifact under templates/. The environment is strict
 (StrictUndefined) and quotes every printed value through sacgen.shell.finalize,
@@ -7,13 +7,18 @@ so a template cannot put an unquoted value into a script.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections import namedtuple
 from functools import lru_cache
 
-from . import __version__, shell
-from .resources import template_dir
-from .spec import AgentSpec, ReservationSpec, Spec
+import jinja2
+
+from .. import __version__
+from ..paths import cache_folder, fingerprint, private, template_dir
+from . import shell
+from .model import AgentSpec, ReservationSpec, Spec, slurm_time_seconds
 
 
 class Artifact(namedtuple("Artifact", "name text mode", defaults=(0o755,))):
@@ -28,12 +33,48 @@ def _number(value) -> shell.Shell:
     return shell.Shell(str(value))
 
 
+def _template_bytecode() -> jinja2.BytecodeCache | None:
+    """A Jinja bytecode cache in $SAC_HOME/cache/jinja-<version>-<fingerprint>
+    (compiling the templates takes ~35 ms of every process that renders; loading
+    them compiled, ~3 ms), or None: SAC_CACHE=0, or a cache folder that is not
+    private to this user (what is in it is run). Keyed by Jinja's version and
+    sacgen's fingerprint, since Jinja keys compiled code by the template's source
+    only, not by the environment sacgen configures; the folders of other keys are
+    removed."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+
+    class Quiet(jinja2.FileSystemBytecodeCache):
+        """A cache that cannot be read or written is only slower."""
+
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a torn or foreign file: compile instead
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    here = f"jinja-{jinja2.__version__}-{fingerprint()[:24]}"
+    path = os.path.join(folder, here)
+    try:
+        if not os.path.isdir(path):
+            for e in os.scandir(folder):
+                if e.name.startswith("jinja-") and e.name != here:
+                    shutil.rmtree(e.path, ignore_errors=True)
+            os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return Quiet(path) if private(path) else None
+
+
 @lru_cache(maxsize=None)
-def environment():
-    import jinja2
-
-    from .cache import template_bytecode
-
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
@@ -44,7 +85,7 @@ def environment():
         autoescape=False,
         # The templates do not change while sacgen runs: no stat() per render.
         auto_reload=False,
-        bytecode_cache=template_bytecode(),
+        bytecode_cache=_template_bytecode(),
     )
     env.filters.update(
         words=shell.words,
@@ -164,8 +205,6 @@ def render_session(spec: AgentSpec) -> str:
 
 
 def render_sbatch_wrapper(spec: AgentSpec) -> str:
-    from .schema import slurm_time_seconds
-
     # The walltime in seconds, when the spec sets it (else the partition's, unknown here).
     walltime = slurm_time_seconds(spec.time_limit) if spec.time_limit is not None else None
     return _render("agent-slurm/job.sbatch.jinja", spec=spec, walltime=walltime)

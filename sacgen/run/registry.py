@@ -1,4 +1,4 @@
-"""Stage 6: the local registry of agents and reservations ($SAC_HOME/state.json).
+"""The local registry of agents and reservations ($SAC_HOME/state.json).
 
 It is a cache of what sac started; the cluster is the truth (status follows job
 chains by name). Writes are atomic (temporary file, fsync, rename) under an
@@ -8,12 +8,16 @@ killed at any point leaves either the old or the new file, never a torn one.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
-from .errors import OperationFailed
+from ..compile.model import is_name
+from ..errors import OperationFailed
+from ..files import atomic_write, locked
+from ..paths import sac_home_dir
 
 VERSION = 1
 
@@ -21,8 +25,6 @@ VERSION = 1
 def _record_problem(key: str, name, rec) -> str | None:
     """What is wrong with one record of the registry (a file people may edit by
     hand), so that no command trips over it later; None if nothing."""
-    from .spec import is_name
-
     where = f"{key}.{name}"
     if not is_name(name):
         return f"{key}: {name!r} is not a name (lowercase letters, digits and -, starting with a letter)"
@@ -46,17 +48,9 @@ def _record_problem(key: str, name, rec) -> str | None:
     return None
 
 
-def sac_home_dir() -> str:
-    """$SAC_HOME, else ~/.scitex/agent-container (os.path: no pathlib for the
-    calls that only read the registry)."""
-    return os.environ.get("SAC_HOME") or os.path.join(os.path.expanduser("~"), ".scitex", "agent-container")
-
-
-def sac_home():
-    """sac_home_dir() as a pathlib.Path."""
-    from pathlib import Path
-
-    return Path(sac_home_dir())
+def now() -> str:
+    """The time as the registry records it (started_at, booked_at)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 class Registry:
@@ -102,37 +96,22 @@ class Registry:
             raise OperationFailed(f"cannot use {self.home} ({e.strerror or e}): it records what sac starts; "
                                   f"nothing was {doing}") from None
 
-    @contextlib.contextmanager
-    def update(self):
+    @contextmanager
+    def update(self) -> Iterator[dict]:
         """Read-modify-write under the lock; the change lands only if the block succeeds."""
-        try:
-            os.makedirs(self.home, mode=0o700, exist_ok=True)
-            lock = open(os.path.join(self.home, "state.lock"), "a")
-        except OSError as e:
-            raise OperationFailed(f"cannot use {self.home}: {e.strerror or e}") from None
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with ExitStack() as held:
+            try:
+                os.makedirs(self.home, mode=0o700, exist_ok=True)
+                held.enter_context(locked(os.path.join(self.home, "state.lock")))
+            except OSError as e:
+                raise OperationFailed(f"cannot use {self.home}: {e.strerror or e}") from None
             data = self.read()
             yield data
             self._write(data)
 
     def _write(self, data: dict) -> None:
-        import tempfile  # here, not at the top: most sac calls only read
-
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.home)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-            tmp = None
+            atomic_write(self.path, text.encode("utf-8"), 0o600)
         except OSError as e:
             raise OperationFailed(f"cannot write {self.path}: {e.strerror or e}; nothing was changed") from None
-        finally:
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)

@@ -13,11 +13,13 @@ to jsonschema's on every fixture and on thousands of altered documents.
 
 Semantics follow draft 2020-12 as jsonschema implements it: a bool is not an
 integer or a number, 1.0 is an integer, const and enum tell true from 1,
-`pattern` has ECMA-262's `$` (sacgen.schema.ecma_pattern), and an applicator
+`pattern` has ECMA-262's `$` (compile.schemas.ecma_pattern), and an applicator
 ignores values of other types.
 """
 
 from __future__ import annotations
+
+from .schemas import ecma_pattern
 
 # Keywords that never make data invalid.
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "default",
@@ -130,8 +132,6 @@ class _Compiler:
         return lambda x: any(_equal(x, v) for v in value)
 
     def k_pattern(self, value, schema, doc):
-        from .schema import ecma_pattern
-
         search = ecma_pattern(value).search
         return lambda x: not isinstance(x, str) or search(x) is not None
 

@@ -1,4 +1,4 @@
-"""Stage 1: read a YAML file into plain data, remembering the line of every node.
+"""Read a YAML file into plain data, remembering the line of every node.
 
 Guards that plain yaml.safe_load lacks: duplicate keys are errors, YAML 1.1
 sexagesimal numbers stay strings (`time_limit: 1:00:00` must not become 3600),
@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
-from .spec import MAX_BYTES, read_input
+from ..errors import Problem
+from .schemas import format_path, text_shape
+from .source import MAX_BYTES, read_input
 
 MAX_NODES = 20_000
 
@@ -107,7 +108,7 @@ def _check_tree(node: yaml.Node, where: str, problems: list[Problem]) -> None:
                 kv = _scalar_key(k)
                 if kv is not None and kv in seen and isinstance(k, yaml.ScalarNode):
                     problems.append(
-                        Problem(where, k.start_mark.line + 1, _fmt(path + (kv,)),
+                        Problem(where, k.start_mark.line + 1, format_path(path + (kv,)),
                                 f"duplicate key {kv!r} (first at line {seen[kv]})")
                     )
                 elif kv is not None:
@@ -127,7 +128,7 @@ def _check_tree(node: yaml.Node, where: str, problems: list[Problem]) -> None:
     try:
         size(node, ())
     except _Refused as r:
-        problems.append(Problem(where, r.node.start_mark.line + 1, _fmt(r.path), r.message))
+        problems.append(Problem(where, r.node.start_mark.line + 1, format_path(r.path), r.message))
 
 
 class _Refused(Exception):
@@ -147,12 +148,6 @@ def _record_lines(node: yaml.Node, path: tuple, lines: dict) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             _record_lines(v, path + (i,), lines)
-
-
-def _fmt(path: tuple) -> str:
-    from .schema import format_path  # local: avoid an import cycle at module load
-
-    return format_path(path)
 
 
 def load_yaml(path: str | Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
@@ -209,7 +204,7 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
     # refuses one in the bytes): no backslash, nothing to look for.
     bad = _surrogate(data, ()) if "\\" in text else None
     if bad is not None:
-        return None, [Problem(where, doc.line_of(bad), _fmt(bad),
+        return None, [Problem(where, doc.line_of(bad), format_path(bad),
                               "is not Unicode text: a lone surrogate (a \\ud800-\\udfff escape) cannot be written")]
     return doc, []
 
@@ -231,8 +226,6 @@ def keep_text(loader, node: yaml.Node, data: Any) -> None:
     is not 8). null (`~`, `null`, nothing) stays null: it is no text. Keys of the
     document's mappings are text too (`ON: 1` in env is the variable ON, not true).
     LOADER: the one that constructed DATA from NODE."""
-    from .schema import text_shape  # local: avoid an import cycle at module load
-
     if isinstance(data, dict) and isinstance(node, yaml.MappingNode) and data.get("kind") in ("Agent", "Reservation"):
         _keep_text(loader, node, data, text_shape(data["kind"]))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .parsers import hpc_parser, sac_parser, sacgen_parser
+
 
 def _tree(parser: argparse.ArgumentParser, prefix: str, out: dict) -> None:
     """{"sac agent": "start status ... --help", ...}: the words after each command path."""
@@ -20,9 +22,6 @@ def _tree(parser: argparse.ArgumentParser, prefix: str, out: dict) -> None:
 
 
 def bash_script() -> str:
-    from .cli_sac import hpc_parser, parser as sac_parser
-    from .cli_sacgen import parser as sacgen_parser
-
     table: dict[str, str] = {}
     _tree(sac_parser(), "sac", table)
     _tree(sacgen_parser(), "sacgen", table)

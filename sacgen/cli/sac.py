@@ -1,0 +1,147 @@
+"""`sac` (and `scitex-hpc`): run agents and reservations on SLURM over plain ssh.
+
+Thin: parse the command line (cli.parsers), call the run stage, print
+(cli.output). Each group's commands live in their own module (cli.agents,
+cli.reservations), imported for the command given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import SacError, UsageError
+from ..run import remote
+from ..run.remote import END, program_output
+from ..run import steps
+from .parsers import hpc_parser, sac_parser
+
+
+def cmd_run(args) -> int:
+    status, out, err = steps.run_script(Path(args.script), args.host, tuple(args.args))
+    # The script's output, without sac's first line, the end marker and the
+    # newline put before it.
+    out = program_output(out)
+    end = out.rfind("\n" + END)
+    sys.stdout.write(out[:end] if end >= 0 else out)
+    sys.stderr.write(err)
+    return status
+
+
+def cmd_connect(args) -> int:
+    if args.host in remote.LOCAL_HOSTS:
+        raise UsageError(f"{args.host} runs sac's scripts on this machine, without ssh: there is nothing to connect")
+    if args.check:
+        up = remote.shared_connection(args.host)
+        print(f"{args.host}: " + ("a shared connection is open; sac commands to it use it" if up else
+                                  "not connected (sac connect HOST opens a shared connection)"))
+        return 0 if up else 1
+    if args.close:
+        closed = remote.close_shared_connection(args.host)
+        print(f"{args.host}: " + ("connection closed" if closed else "no shared connection was open"))
+        return 0
+    if not remote.is_duration(args.persist):
+        raise UsageError(f"--persist: {args.persist!r} is not a duration of at least a second (e.g. 600, 30m, 8h, "
+                     "1h30m, 2d)")
+    if remote.open_shared_connection(args.host, args.persist):
+        print(f"{args.host}: connected; sac commands to it share this connection until it has been idle for "
+              f"{args.persist} (sac connect {args.host} --close ends it)")
+    else:
+        print(f"{args.host}: already connected; sac commands to it share that connection (its idle limit is "
+              f"as it was set: sac connect {args.host} --close, then connect again, to set {args.persist})")
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command ARGS name. The command modules are imported here, for the
+    command given only: `sac --help` loads neither of them."""
+    if args.group in ("agent", "list"):
+        from . import agents
+
+        if args.group == "list":
+            return agents.cmd_list(args)
+        return {"start": agents.cmd_agent_start, "status": agents.cmd_agent_status,
+                "attach": agents.cmd_agent_attach, "logs": agents.cmd_agent_logs, "stop": agents.cmd_agent_stop,
+                "migrate": agents.cmd_agent_migrate}[args.verb](args)
+    if args.group == "run":
+        return cmd_run(args)
+    if args.group == "connect":
+        return cmd_connect(args)
+    if args.group == "reservations":
+        from . import reservations
+
+        if args.verb == "refresh":
+            return reservations.cmd_res_get(args, refresh=True)
+        return {"book": reservations.cmd_res_book, "get": reservations.cmd_res_get,
+                "list": reservations.cmd_res_list, "release": reservations.cmd_res_release}[args.verb](args)
+    raise AssertionError(args.group)
+
+
+def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
+    return _run(p.parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return dispatch(args)
+    except SacError as e:
+        print(e.render("sac"), file=sys.stderr)
+        return e.status
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"] and "--" in argv:
+        # `sac run SCRIPT --host H -- ARG...`: everything after `--` is the
+        # script's, wherever the options were (argparse would have taken the
+        # positionals already, and refused the rest). With no SCRIPT before
+        # `--` (`sac run --host H -- SCRIPT ARG...`), the first word after it is.
+        cut = argv.index("--")
+        before, after = argv[:cut], argv[cut + 1:]
+        words_before = [w for i, w in enumerate(before[1:], 1)
+                        if not w.startswith("-") and before[i - 1] != "--host"]
+        if not words_before and after:
+            before, after = [*before, "--", after[0]], after[1:]
+        args = sac_parser(argv).parse_args(before)
+        args.args = [*args.args, *after]
+        return _run(args)
+    return _main(sac_parser(argv), argv)
+
+
+def hpc_main(argv: list[str] | None = None) -> int:
+    return _main(hpc_parser(), sys.argv[1:] if argv is None else argv)
+
+
+def leave(status: int) -> None:
+    """End the process with STATUS once stdout and stderr are flushed, without
+    the interpreter's teardown: freeing every loaded module is about a tenth of a
+    cached `sac agent status` (make bench), and nothing needs it, since every
+    file sacgen writes is closed, and synced where it matters, before its command
+    returns. Only for the console entry points: a caller of main() keeps its
+    interpreter."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # BrokenPipeError: `sac list | head`
+            status = status or 1
+    os._exit(status)
+
+
+def console() -> None:
+    """The `sac` command."""
+    leave(main())
+
+
+def hpc_console() -> None:
+    """The `scitex-hpc` command."""
+    leave(hpc_main())
+
+
+if __name__ == "__main__":
+    console()

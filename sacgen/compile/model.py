@@ -1,0 +1,130 @@
+"""The checked spec: plain immutable records of an Agent or a Reservation, made
+from a document that passed every check (compile.check), and what names them."""
+
+from __future__ import annotations
+
+import re
+from collections import namedtuple
+
+
+# An agent's or a reservation's name; an agent's may not start with the second
+# (sac-res-<pool> is reservation <pool>'s job name, sac-<name> an agent's).
+NAME_PATTERN = r"[a-z][a-z0-9-]{0,47}"
+RESERVATION_JOB_PREFIX = "res-"
+
+
+def is_name(text) -> bool:
+    return isinstance(text, str) and re.fullmatch(NAME_PATTERN, text) is not None
+
+
+DEFAULT_COMMAND = "claude"
+DEFAULT_RESUBMIT_BEFORE = 3600
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _record(name: str, required: str, **defaults) -> type:
+    """An immutable record type (a namedtuple): the REQUIRED fields, then the
+    fields with DEFAULTS, in the order given."""
+    return namedtuple(name, [*required.split(), *defaults], defaults=tuple(defaults.values()))
+
+
+class AgentSpec(_record("AgentSpec", "name source runtime model",
+                        command=DEFAULT_COMMAND, flags=(), env=(), workdir=None, host=None, partition=None,
+                        account=None, qos=None, cpus_per_task=None, mem=None, time_limit=None,
+                        auto_resubmit=True, resubmit_before=DEFAULT_RESUBMIT_BEFORE, pre_agent=None,
+                        reservation=None)):
+    """runtime: "slurm" or "slurm-tenant"; env: ((KEY, value), ...) in file order."""
+
+    __slots__ = ()
+    kind = "Agent"
+
+    @property
+    def tenant(self) -> bool:
+        return self.runtime == "slurm-tenant"
+
+    @property
+    def argv(self) -> tuple:
+        """The agent's command line: <command> --model <model> <flags...>."""
+        return (self.command, "--model", self.model, *self.flags)
+
+
+class ReservationSpec(_record("ReservationSpec", "name source host",
+                              partition=None, account=None, qos=None, cpus=None, mem=None, time=None,
+                              tmux_server=None, persistent=False, resubmit_before=DEFAULT_RESUBMIT_BEFORE,
+                              hold_body=None)):
+    __slots__ = ()
+    kind = "Reservation"
+
+
+Spec = (AgentSpec, ReservationSpec)  # either; also usable with isinstance()
+
+
+def _str_or_none(v):
+    return None if v is None else str(v)
+
+
+def agent_from_data(name: str, source: str, data: dict) -> AgentSpec:
+    spec = data["spec"]
+    slurm = spec.get("slurm") or {}
+    claude = spec.get("claude") or {}
+    hooks = slurm.get("hooks") or {}
+    return AgentSpec(
+        name=name,
+        source=source,
+        runtime=spec["runtime"],
+        model=spec["model"],
+        command=claude.get("command", DEFAULT_COMMAND),
+        flags=tuple(claude.get("flags", ())),
+        env=tuple((k, str(v)) for k, v in (spec.get("env") or {}).items()),
+        workdir=spec.get("workdir"),
+        host=slurm.get("host"),
+        partition=slurm.get("partition"),
+        account=slurm.get("account"),
+        qos=slurm.get("qos"),
+        cpus_per_task=slurm.get("cpus_per_task"),
+        mem=slurm.get("mem"),
+        time_limit=_str_or_none(slurm.get("time_limit")),
+        auto_resubmit=slurm.get("auto_resubmit", True),
+        resubmit_before=slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
+        pre_agent=hooks.get("pre_agent"),
+        reservation=slurm.get("reservation"),
+    )
+
+
+def reservation_from_data(name: str, source: str, data: dict) -> ReservationSpec:
+    spec = data["spec"]
+    return ReservationSpec(
+        name=name,
+        source=source,
+        host=spec["host"],
+        partition=spec.get("partition"),
+        account=spec.get("account"),
+        qos=spec.get("qos"),
+        cpus=spec.get("cpus"),
+        mem=spec.get("mem"),
+        time=_str_or_none(spec.get("time")),
+        tmux_server=spec.get("tmux_server"),
+        persistent=spec.get("persistent", False),
+        resubmit_before=spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
+        hold_body=spec.get("hold_body"),
+    )
+
+
+def slurm_time_seconds(value: int | str) -> int:
+    """Seconds in a SLURM time value (already schema-checked)."""
+    if isinstance(value, int):
+        return value * 60
+    days = 0
+    text = str(value)
+    if "-" in text:
+        d, text = text.split("-", 1)
+        days = int(d)
+        parts = [int(p) for p in text.split(":")]
+        h, m, s = (parts + [0, 0])[:3]
+        return ((days * 24 + h) * 60 + m) * 60 + s
+    parts = [int(p) for p in text.split(":")]
+    if len(parts) == 1:
+        return parts[0] * 60
+    if len(parts) == 2:
+        return parts[0] * 60 + parts[1]
+    return (parts[0] * 60 + parts[1]) * 60 + parts[2]
