@@ -69,7 +69,7 @@ class HostUnreachable(SacError):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived (sacgen.build raises it so that cleanup runs);
+    """SIGTERM or SIGHUP arrived (sacgen.compile.build raises it so that cleanup runs);
     like KeyboardInterrupt, not an Exception."""
 
     def __init__(self, signum: int):

@@ -62,7 +62,7 @@ def _validator(kind: str):
 
 @lru_cache(maxsize=None)
 def fast_check(kind: str):
-    """sacgen.schemacheck's predicate for KIND's schema (None if unsupported)."""
+    """compile.schemacheck's predicate for KIND's schema (None if unsupported)."""
     others = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
     try:
         return compile_schema(load_schema(kind), others)
@@ -140,7 +140,7 @@ def _message(err) -> list[tuple[tuple, str]]:
         want = [want] if isinstance(want, str) else want
         if (want == ["integer"] and isinstance(err.instance, str) and _NUMBERISH.fullmatch(err.instance)
                 and not re.fullmatch(r"-?(?:0|[1-9][0-9]*)", err.instance)):
-            # An unquoted 010, 0x10, 1_000 or 4.0, kept as written (sacgen.loader.keep_text).
+            # An unquoted 010, 0x10, 1_000 or 4.0, kept as written (compile.load.keep_text).
             return [(path, f"must be a whole number in plain decimal digits, without leading zeros, _, "
                            f"a base prefix or a fraction (got {_short(err.instance)})")]
         names = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
@@ -171,7 +171,7 @@ def _schema_problems(doc: Document, kind: str) -> list[Problem]:
 
     fast = fast_check(kind)
     if fast is not None and plain(doc.data) and fast(doc.data):
-        return []  # valid; jsonschema would say the same (see sacgen.schemacheck)
+        return []  # valid; jsonschema would say the same (see compile.schemacheck)
     found: list[tuple[tuple, str, str]] = []  # (path, message, keyword)
     for err in _validator(kind).iter_errors(doc.data):
         if err.validator == "propertyNames":

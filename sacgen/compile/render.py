@@ -1,7 +1,7 @@
 """A checked spec -> the artifacts (name, text, mode) that run on the cluster.
 
 One Jinja template per artifact under templates/. The environment is strict
-(StrictUndefined) and quotes every printed value through sacgen.shell.finalize,
+(StrictUndefined) and quotes every printed value through compile.shell.finalize,
 so a template cannot put an unquoted value into a script.
 """
 
@@ -17,7 +17,7 @@ import jinja2
 
 from .. import __version__
 from ..paths import cache_folder, fingerprint, private, template_dir
-from . import shell
+from . import bashlib, shell
 from .model import AgentSpec, ReservationSpec, Spec, slurm_time_seconds
 
 
@@ -98,9 +98,10 @@ def environment() -> jinja2.Environment:
         number=_number,
     )
     env.globals["version"] = __version__
-    # The shared fragments (templates/_helpers.sh.jinja) are macros whose output is
-    # shell text already; `h.lib()` etc. return it marked as such.
-    env.globals["h"] = _Fragments(env.get_template("_helpers.sh.jinja").module)
+    # The shared fragments (templates/fragments/NAME.jinja, one macro NAME each)
+    # are macros whose output is shell text already; `h.NAME()` returns it marked
+    # as such. `h.lib()` is where the helpers a script calls go (compile.bashlib).
+    env.globals["h"] = _Fragments(env)
     return env
 
 
@@ -109,93 +110,58 @@ _LIBRARY_MARK = shell.Shell("\x00sac-helpers\x00")
 
 
 class _Fragments:
-    """The macros of _helpers.sh.jinja as functions returning Shell text. A macro
-    called without arguments (lib, resubmit, hold ...) gives the same text every
+    """The macros of templates/fragments as functions returning Shell text. A
+    macro called without arguments (resubmit, hold ...) gives the same text every
     time: it is rendered once per process."""
 
-    def __init__(self, module):
-        self._module = module
+    def __init__(self, env):
+        self._env = env
         self._fixed: dict[str, shell.Shell] = {}
-        self._subsets: dict[str, str] = {}  # template -> its cut of the library
+        self._sections: dict[str, str] = {}  # template -> its helper section
+
+    def _macro(self, name: str):
+        return getattr(self._env.get_template(f"fragments/{name}.jinja").module, name)
 
     def __getattr__(self, name):
-        macro = getattr(self._module, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
 
         def call(*args, **kwargs):
-            if name == "lib" and not (args or kwargs):
+            if name == "lib":
                 # A mark, replaced by prune() with the helpers this script calls.
                 return _LIBRARY_MARK
             if args or kwargs:
-                return shell.Shell(macro(*args, **kwargs))
+                return shell.Shell(self._macro(name)(*args, **kwargs))
             if name not in self._fixed:
-                self._fixed[name] = shell.Shell(macro())
+                self._fixed[name] = shell.Shell(self._macro(name)())
             return self._fixed[name]
         return call
 
     def prune(self, text: str, template: str) -> str:
-        """TEXT, rendered from TEMPLATE, with the shared helper library (h.lib())
-        cut down to the helper functions the template calls, directly, through the
-        other fragments it uses, or through each other. Every script still runs on
-        its own, without carrying helpers it never uses. Which helpers a script gets
-        depends on its template alone, never on the values in it."""
+        """TEXT, rendered from TEMPLATE, with its helper section (at h.lib()): the
+        files of templates/lib that the template calls, directly, through the
+        fragments it uses, or through each other (compile.bashlib). Every script
+        still runs on its own, without carrying helpers it never uses. Which
+        helpers a script gets depends on its template alone, never on the values
+        in it."""
         if _LIBRARY_MARK not in text:
             return text
-        if template not in self._subsets:
-            if self._library is None:
-                self._library = _Library(self._module.lib())
-            self._subsets[template] = self._library.subset(self._calls(template))
-        return text.replace(_LIBRARY_MARK, self._subsets[template], 1)
+        if template not in self._sections:
+            lib = bashlib.library()
+            self._sections[template] = lib.section(lib.closure(self._source(template)))
+        return text.replace(_LIBRARY_MARK, self._sections[template], 1)
 
-    def _calls(self, template: str) -> str:
-        """The source of TEMPLATE and of the fragments it uses but the library."""
-        env = environment()
-        source = env.loader.get_source(env, template)[0]
-        if self._macros is None:
-            helpers = env.loader.get_source(env, "_helpers.sh.jinja")[0]
-            self._macros = dict(re.findall(r"\{%-?\s*macro\s+(\w+)\(.*?%\}(.*?)\{%-?\s*endmacro", helpers, re.S))
-        used = set(re.findall(r"\bh\.(\w+)\(", source)) - {"lib"}
-        return "\n".join([source, *(self._macros[name] for name in sorted(used))])
-
-    _library = None
-    _macros = None
-
-
-class _Library:
-    """The helper library split into its function definitions (each with the
-    blank and comment lines just above it) and the rest, which every script keeps."""
-
-    def __init__(self, text: str):
-        pattern = re.compile(r"(?:^\n)*^((?:#[^\n]*\n)*)(sac_\w+)\(\) \{\n.*?^\}\n", re.M | re.S)
-        self._word = re.compile(r"\bsac_\w+")
-        self.parts: list[tuple[str | None, str]] = []  # (function name or None, text)
-        at = 0
-        for m in pattern.finditer(text):
-            self.parts.append((None, text[at:m.start()]))
-            self.parts.append((m.group(2), m.group(0)))
-            at = m.end()
-        self.parts.append((None, text[at:]))
-        names = {name for name, _ in self.parts if name}
-        self.calls = {name: self._called(body, names) - {name} for name, body in self.parts if name}
-        self.names = names
-
-    def _called(self, text: str, names: set[str]) -> set[str]:
-        """The helpers TEXT names outside its comment lines (a helper named in a
-        comment is not called)."""
-        return set(self._word.findall(re.sub(r"(?m)^[ \t]*#.*$", "", text))) & names
-
-    def subset(self, caller: str) -> str:
-        need: set[str] = set()
-        todo = self._called(caller, self.names)
-        while todo:
-            name = todo.pop()
-            need.add(name)
-            todo |= self.calls[name] - need
-        return "".join(body for name, body in self.parts if name is None or name in need)
+    def _source(self, template: str) -> str:
+        """The source of TEMPLATE and of the fragments it uses."""
+        loader = self._env.loader
+        source = loader.get_source(self._env, template)[0]
+        used = sorted(set(re.findall(r"\bh\.(\w+)\(", source)) - {"lib"})
+        return "\n".join([source, *(loader.get_source(self._env, f"fragments/{name}.jinja")[0] for name in used)])
 
 
 def _render(template: str, **context) -> str:
     env = environment()
-    text = env.get_template(template).render(**context)
+    text = env.get_template(template).render(template_name=template, **context)
     text = env.globals["h"].prune(text, template)
     return text if text.endswith("\n") else text + "\n"
 

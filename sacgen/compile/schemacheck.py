@@ -7,7 +7,7 @@ schema keyword this module does not implement makes the whole schema
 unsupported, and a value that is not plain JSON data (a YAML timestamp, a key
 that is not a string ...) makes the answer None: in both cases jsonschema
 decides, as it does, for its messages, whenever the answer is not True
-(sacgen.schema.check_document). So a valid file costs neither jsonschema's
+(compile.check.check_document). So a valid file costs neither jsonschema's
 generic engine nor its import; tests/unit/test_schemacheck.py holds the answers
 to jsonschema's on every fixture and on thousands of altered documents.
 

@@ -64,7 +64,7 @@ def load_schema(kind: str) -> dict:
 
 @lru_cache(maxsize=None)
 def text_shape(kind: str) -> dict:
-    """Where KIND's schema wants text, for the loader (sacgen.loader.keep_text):
+    """Where KIND's schema wants text, for the loader (compile.load.keep_text):
     {field: sub-shape}, with "*" for any key of a mapping and "[]" for any item
     of a list; a leaf is "text" (a string), "text|int" (a string or an integer)
     or "int" (an integer)."""

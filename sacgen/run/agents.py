@@ -139,7 +139,7 @@ def start_plan(specs: list[AgentSpec], force: bool, reg: dict | None = None) -> 
         host = host_of(spec, reg)
         args = ("--force",) if force and not spec.tenant else job_hint(spec, reg)
         # spec.env holds the agent's secrets, if any: such a program never goes into
-        # the login shell's command line (sacgen.remote.remote_command).
+        # the login shell's command line (run.remote.remote_command).
         items.append(Item(spec.name, host, Step(artifact(spec, "start.sh"), args, spec.name,
                                                 private=bool(spec.env))))
     return items

@@ -18,6 +18,7 @@ import stat
 import subprocess
 from collections import namedtuple
 
+from ..compile.bashlib import library
 from ..compile.shell import words
 from ..errors import HostUnreachable, OperationFailed, UsageError
 
@@ -213,56 +214,15 @@ def close_shared_connection(host: str) -> bool:
     return True
 
 
-# The shared helper library in a rendered script (templates/_helpers.sh.jinja,
-# h.lib()): its first line, its last line, and its function definitions (each
-# with the comment lines just above it; a function ends at the first `}` in
-# column 0, as sacgen.render's _Library reads them too).
-LIBRARY_START = "# --- sacgen helpers "
-LIBRARY_END = "# " + "-" * 78 + "\n"
-_HELPER = None
-
-
-def _hoist(scripts: list[str]) -> tuple[str, list[str]]:
-    """The helper functions that two or more SCRIPTS define alike, once, and the
-    scripts without them: every step of a batch carries its own cut of the
-    library (a list of 64 agents, 64 copies). Defined before the steps run, each
-    step's subshell inherits them, so every script still sees each function it
-    defined, as it defined it (and may see more sac_* helpers, never called). Only the library part of a script is looked at (never
-    a here-document further on, which may hold functions of its own)."""
-    global _HELPER
-    if _HELPER is None:
-        _HELPER = re.compile(r"^(?:#[^\n]*\n)*(sac_\w+)\(\) \{\n.*?^\}\n", re.M | re.S)
-    regions, seen, texts = [], {}, {}
-    for script in scripts:
-        start = script.find(LIBRARY_START)
-        end = script.find(LIBRARY_END, start) if start >= 0 else -1
-        found = list(_HELPER.finditer(script, start, end)) if end >= 0 else []
-        regions.append(found)
-        for m in found:
-            name, text = m.group(1), m.group(0)
-            if texts.setdefault(name, text) != text:
-                texts[name] = None  # two versions: each keeps its own
-            seen[name] = seen.get(name, 0) + 1
-    shared = {name for name, n in seen.items() if n > 1 and texts[name] is not None}
-    if not shared:
-        return "", scripts
-    out = []
-    for script, found in zip(scripts, regions):
-        pieces, at = [], 0
-        for m in found:
-            if m.group(1) in shared:
-                pieces.append(script[at:m.start()])
-                at = m.end()
-        out.append("".join(pieces) + script[at:])
-    return "".join(texts[name] for name in texts if name in shared), out
-
-
 def compose(steps: list[Step]) -> str:
     """One bash program running every step in its own subshell. The whole program
     is one brace group, which bash parses completely before running any of it, so
     no command inside can read the rest of the program from stdin. Helper
-    functions that several steps share are defined once, ahead of them."""
-    common, scripts = _hoist([step.script for step in steps]) if len(steps) > 1 else ("", None)
+    functions that the steps carry are defined once, ahead of them, and each
+    step's subshell inherits them (compile.bashlib: each step keeps its own code)."""
+    common, scripts = "", None
+    if len(steps) > 1:
+        common, scripts = library().hoist([step.script for step in steps])
     parts = ["{\n", f"printf '{BEGIN}\\n'\n", common]
     for i, step in enumerate(steps):
         script = scripts[i] if scripts else step.script

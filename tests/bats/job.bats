@@ -510,7 +510,7 @@ session.sh write last-exit.\$SLURM_JOB_ID and read that one)."
   kill "$(<"$STUB/agent-r9.pid")"
   if ! wait_for 6 job_ended; then
     show_job_output
-    known_bug "templates/_helpers.sh.jinja, macro resubmit(), the retry loop of sac_resubmit:
+    known_bug "templates/lib/sac_resubmit.sh, the retry loop of sac_resubmit:
 \$sbatch is looked up once at job start, yet when it is empty the loop still backs off
 and retries (2, 4, 8 ... 60 s) until lead-30 s (3570 s by default), logging
 'sbatch not found' each time; the trap cannot succeed, and while it runs the batch

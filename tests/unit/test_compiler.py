@@ -159,8 +159,9 @@ def test_headers_name_generator_and_spec():
 
 
 def _helper_names() -> list[str]:
-    text = (ROOT / "templates" / "_helpers.sh.jinja").read_text()
-    return re.findall(r"^(sac_\w+)\(\) \{$", text, re.M)
+    from sacgen.compile.bashlib import library
+
+    return sorted(name for names in library().defines.values() for name in names)
 
 
 def _artifacts_and_batch_helpers() -> dict[str, str]:

@@ -162,6 +162,7 @@ def source_text() -> str:
     """Every string the code can print: templates and Python, with adjacent
     string literals joined the way Python joins them."""
     parts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "templates").rglob("*.jinja"))]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "templates" / "lib").glob("*.sh"))]
     for p in sorted((ROOT / "sacgen").rglob("*.py")):
         text = p.read_text(encoding="utf-8")
         text = re.sub(r'"\s*\n\s*(?:[rRfF]{1,2})?"', "", text)

@@ -294,7 +294,10 @@ def write_artifacts(spec, dest: Path) -> dict[str, str]:
     return arts
 
 
-HEREDOC = re.compile(r"^(?:cat >|sac_install )\"\$dir/([^\"]+)\" <<'([A-Za-z0-9_]+)'\n", re.M)
+# The files start.sh and book.sh carry: `# :artifact NAME -- ...` (or `# :data`),
+# then a function that writes them with sac_install "$1" <<'DELIM'.
+HEREDOC = re.compile(r"^# :(?:artifact|data) (\S+) -- [^\n]*\n\w+\(\) \{\n  (sac_install \"\$1\" <<'([A-Za-z0-9_]+)'\n)",
+                     re.M)
 INSTALL = re.compile(r"^sac_install\(\) \{\n.*?^\}\n", re.M | re.S)
 
 
@@ -310,9 +313,9 @@ def check_syntax_and_heredocs(arts: dict[str, str], dest: Path, scratch: Path) -
         if install and install.group(0) not in snippets:
             snippets.insert(0, install.group(0))
         for m in HEREDOC.finditer(text):
-            target, delim = m.group(1), m.group(2)
+            target, delim = m.group(1), m.group(3)
             end = text.index(f"\n{delim}\n", m.end() - 1)
-            snippets.append(text[m.start():end + len(delim) + 2])
+            snippets.append(f'set -- "$dir/{target}"\n' + text[m.start(2):end + len(delim) + 2])
             expected[target] = text[m.end():end + 1] if end >= m.end() else ""
     scratch.mkdir()
     driver = ('for f in "$@"; do bash -n "$f" || { echo "bash -n failed: $f" >&2; exit 1; }; done\n'

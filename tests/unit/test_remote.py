@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sacgen.compile import bashlib
 from sacgen.run import remote
 from sacgen.run.remote import INLINE_MAX, Step, compose, parse, remote_command
 
@@ -307,9 +308,11 @@ def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions
         arts = render_agent(spec) if isinstance(spec, AgentSpec) else render_reservation(spec)
         scripts += [a.text for a in arts if a.name.endswith(".sh")]
     scripts += [render() for render in BATCH_HELPERS.values()]
-    # Each step: its script up to the end of its library, then the text of the
-    # functions it defines alone.
-    heads = [t[:t.find(remote.LIBRARY_END) + len(remote.LIBRARY_END)] for t in scripts if remote.LIBRARY_END in t]
+    # Each step: its script up to the end of its helpers (its main, then its
+    # helpers; not the files it carries, nor the call of main), then the text of
+    # the functions it defines alone.
+    assert all(t.endswith('main "$@"\n') for t in scripts)
+    heads = [t[:-len('main "$@"\n')].split("\n# :artifact ")[0] for t in scripts if bashlib.SECTION in t]
     assert len(heads) > 10
     steps, alone = [], []
     for head in heads:
@@ -318,7 +321,11 @@ def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions
         alone.append(subprocess.run(["bash", "-c", head + probe], capture_output=True, text=True).stdout.split()[0])
         steps.append(Step(head + probe, (), f"s{len(steps)}"))
     program = compose(steps)
-    assert len(program) < sum(len(s.script) for s in steps) / 3
+    assert len(program) < sum(len(s.script) for s in steps) / 2
+    lib = bashlib.library()
+    for name in lib.files:  # each helper once; the per-user state (globals.sh) in each step
+        count = program.count(f"\n{bashlib.BLOCK}{name}\n")
+        assert count <= 1 if lib.functions_only[name] else count == len(steps), (name, count)
     out = subprocess.run(["bash", "-s"], input=program, capture_output=True, text=True).stdout
     sums = [ln.split()[0] for ln in out.splitlines() if ln.endswith(" -")]
     assert sums == alone

@@ -58,7 +58,7 @@ def test_the_scan_covers_every_template():
     assert template_dir().resolve() == TEMPLATE_DIR.resolve()
     names = set(IDS)
     assert len(TEMPLATES) >= 10
-    for expected in ("session.sh.jinja", "_helpers.sh.jinja", "agent-slurm/job.sbatch.jinja",
+    for expected in ("session.sh.jinja", "fragments/header.jinja", "agent-slurm/job.sbatch.jinja",
                      "agent-slurm/start.sh.jinja", "agent-tenant/start.sh.jinja",
                      "reservation/reservation.sbatch.jinja", "reservation/book.sh.jinja"):
         assert expected in names
@@ -278,7 +278,7 @@ def test_comment_and_heredoc_filters_stay_in_place(path):
         if outer == "comment":
             assert "#" in before and before.lstrip().startswith("#"), where
         if outer == "heredoc":
-            assert re.fullmatch(r"(cat >|sac_install )\"[^\"]+\" ", before), where
+            assert re.fullmatch(r"(cat >|sac_install )\"[^\"]+\" |  sac_install \"\$1\" ", before), where
         if outer == "ident":
             assert re.fullmatch(r"\s*(export )?", before) and after.split("}}", 1)[1].startswith("="), where
 
