@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs")
     b.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                    help="processes that load, validate and render (default: one per CPU, fewer for few files)")
-    s = sub.add_parser("schema", help="print the JSON Schema",
+    s = sub.add_parser("schema", help="print the JSON Schema (self-contained: no reference to another file)",
                        epilog="example:\n  sacgen schema --kind Reservation",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")
@@ -73,9 +73,9 @@ def run(argv: list[str]) -> int:
             sys.stdout.write(bash_script() if args.shell == "bash" else zsh_script())
             return 0
         if args.command == "schema":
-            from .schema import KINDS, schema_dir
+            from .schema import standalone_schema
 
-            sys.stdout.write((schema_dir() / KINDS[args.kind]).read_text(encoding="utf-8"))
+            sys.stdout.write(standalone_schema(args.kind))
             return 0
         if args.command == "build" and args.output:
             from .build import build
