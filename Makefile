@@ -1,4 +1,4 @@
-# sacgen: make test (every suite), make demo, make golden, make lint, make bench,
+# sacgen: make test (every suite), make demo, make golden, make schemas, make lint, make bench,
 # make cluster-up / cluster-down / cluster-status (the local test cluster).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-unit test-bats test-integration lint golden demo bench venv \
+.PHONY: test test-unit test-bats test-integration lint golden schemas demo bench venv \
         cluster-up cluster-down cluster-status clean
 
 venv: $(STAMP)
@@ -38,6 +38,12 @@ lint: $(STAMP)
 # Regenerate golden/ from examples/ (the only way golden files change).
 golden: $(STAMP)
 	$(BIN)/sacgen build examples -o golden
+
+# The stand-alone schemas the examples' editor modelines name
+# (`# yaml-language-server: $schema=../agent.schema.json`).
+schemas: $(STAMP)
+	$(BIN)/sacgen schema --kind Agent > examples/agent.schema.json
+	$(BIN)/sacgen schema --kind Reservation > examples/reservation.schema.json
 
 demo: $(STAMP) cluster-up
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh

@@ -84,3 +84,62 @@ def test_the_schema_files_stay_the_one_source():
     host = agent["properties"]["spec"]["properties"]["slurm"]["properties"]["host"]
     assert res["$defs"]["host"] == host
     assert res["properties"]["spec"]["properties"]["host"]["description"] == "ssh destination of the submission host."
+
+
+MODELINE = "# yaml-language-server: $schema="
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_schemas_the_examples_name_are_fresh(kind):
+    """examples/<kind>.schema.json is what `sacgen schema` prints (`make schemas` writes it)."""
+    r = run_cli("sacgen", "schema", "--kind", kind)
+    path = ROOT / "examples" / f"{kind.lower()}.schema.json"
+    assert path.read_text(encoding="utf-8") == r.stdout, f"{path.name} is stale: run `make schemas`"
+
+
+def test_every_example_names_the_schema_of_its_kind():
+    for path in sorted(ROOT.glob("examples/*/*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith(MODELINE), path
+        kind = yaml.safe_load(path.read_text(encoding="utf-8"))["kind"]
+        target = (path.parent / first[len(MODELINE):]).resolve()
+        assert target == ROOT / "examples" / f"{kind.lower()}.schema.json", path
+        jsonschema.Draft202012Validator(json.loads(target.read_text("utf-8"))).validate(
+            yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+DRAFT7 = {"$schema", "$id", "$ref", "$comment", "title", "description", "default", "examples", "type", "enum",
+          "const", "properties", "additionalProperties", "required", "propertyNames", "patternProperties",
+          "minProperties", "maxProperties", "items", "minItems", "maxItems", "uniqueItems", "pattern", "minLength",
+          "maxLength", "minimum", "maximum", "oneOf", "anyOf", "allOf", "not", "format"}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_an_editor_that_knows_only_draft_7_reads_the_whole_schema(kind):
+    """yaml-language-server supports JSON Schema draft 7: every keyword the printed
+    schema uses is one draft 7 has too ($defs is reached by a plain pointer), and a
+    draft-7 validator judges the examples and the broken documents alike."""
+    schema = printed(kind)
+
+    def keywords(node, in_map=False):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not in_map:
+                    yield k
+                yield from keywords(v, in_map=k in ("properties", "$defs") and not in_map)
+        elif isinstance(node, list):
+            for v in node:
+                yield from keywords(v)
+
+    extra = set(keywords(schema)) - DRAFT7 - {"$defs", "x-error", "x-type-error"}
+    assert not extra, extra
+    draft7 = jsonschema.Draft7Validator({k: v for k, v in schema.items() if k != "$schema"})
+    for doc in examples(kind):
+        draft7.validate(doc)
+    for path, value in BREAKS[kind]:
+        doc = copy.deepcopy(examples(kind)[0])
+        node = doc
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+        assert not draft7.is_valid(doc), (path, value)
