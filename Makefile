@@ -1,12 +1,13 @@
-# sacgen: make test (every suite), make demo, make golden, make docs, make lint,
-# make bench, make cluster-up / cluster-down / cluster-status (the local test cluster).
+# sacgen: make test (every suite), make demo, make golden, make docs, make schemas,
+# make lint, make bench, make cluster-up / cluster-down / cluster-status (the local
+# test cluster).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-unit test-bats test-integration lint golden docs demo bench venv \
+.PHONY: test test-unit test-bats test-integration lint golden docs schemas demo bench venv \
         cluster-up cluster-down cluster-status clean
 
 venv: $(STAMP)
@@ -42,6 +43,12 @@ golden: $(STAMP)
 # Regenerate docs/yaml-reference.md and docs/cli-reference.md from the schemas and parsers.
 docs: $(STAMP)
 	$(BIN)/python tools/docsgen.py
+
+# The stand-alone schemas the examples' editor modelines name
+# (`# yaml-language-server: $schema=../agent.schema.json`).
+schemas: $(STAMP)
+	$(BIN)/sacgen schema --kind Agent > examples/agent.schema.json
+	$(BIN)/sacgen schema --kind Reservation > examples/reservation.schema.json
 
 demo: $(STAMP) cluster-up
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh

@@ -1118,7 +1118,7 @@ def proposals(res: dict) -> list[str]:
             if not v["holds"]:
                 hb = s.get("sac_help_breakdown") or {}
                 out.append(f"**Start-up: `{k}` {v['ratio']}x.** " + ", ".join(f"{a} {fmt_s(b)}" for a, b in hb.items())
-                           + ". Proposal (sacgen/cli_sac.py): build the sub-parsers only for the command given.")
+                           + ". Proposal (sacgen/cli/parsers.py): build the sub-parsers only for the command given.")
     r = res.get("resubmit")
     if r and not r["holds"]:
         out.append(f"**Resubmit {fmt_s(r['seconds']['median'])} > {RESUBMIT_TARGET:g} s**: see the job log "

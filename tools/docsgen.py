@@ -160,6 +160,42 @@ def _field_table(rows: list, flags: dict | None = None) -> list[str]:
     return lines
 
 
+EDITORS = [
+    "## Editors", "",
+    "An editor that runs yaml-language-server checks each field as you type, completes field names "
+    "and shows their descriptions, from the schema. The schema has no hosted address: write it beside "
+    "your agents, and again after each sacgen upgrade. What `sacgen schema` prints stands alone (it "
+    "refers to no other file).", "",
+    "```sh",
+    "sacgen schema --kind Agent > agents/agent.schema.json",
+    "sacgen schema --kind Reservation > agents/reservation.schema.json",
+    "```", "",
+    "Then name it on the first line of each file, by a path relative to that file "
+    "(`agents/head-spartan/head-spartan.yaml` is one folder below it):", "",
+    "```yaml",
+    "# yaml-language-server: $schema=../agent.schema.json",
+    "apiVersion: scitex-agent-container/v3",
+    "kind: Agent",
+    "```", "",
+    "A Reservation file names `../reservation.schema.json`. sacgen reads the line as a comment, and "
+    "`sac agent migrate` keeps it. The files in [examples/](../examples/) do this (`make schemas` "
+    "writes their `examples/*.schema.json`).", "",
+    "- **VS Code**: install Red Hat's YAML extension (`redhat.vscode-yaml`). It reads the line above.",
+    "- **Neovim**: install yaml-language-server (`npm install -g yaml-language-server`) and enable it "
+    "as `yamlls` (with nvim-lspconfig: `require('lspconfig').yamlls.setup({})`; on Neovim 0.11 or "
+    "newer, `vim.lsp.enable('yamlls')`). It reads the same line.", "",
+    "Without that line, the setting `yaml.schemas` maps a schema to a glob of files, in VS Code's "
+    "`settings.json` or in `settings = { yaml = { schemas = ... } }` for yamlls. Agents and "
+    "reservations need different schemas, so the glob must tell them apart; the line in each file "
+    "does not have that problem.", "",
+    "The schemas use only keywords that JSON Schema draft 7 has too (their `$defs` are reached by "
+    "plain JSON pointers), so yaml-language-server, which supports draft 7, reads them whole. It reads "
+    "files as YAML 1.2, and may type a few unquoted values otherwise than sacgen, which keeps the text "
+    "written in every field that wants text (an unquoted `0022` or `1e3`, see below): `sacgen validate` "
+    "has the last word.", "",
+]
+
+
 def yaml_reference() -> str:
     schemas = _Schemas()
     files = " and ".join(f"schemas/{KINDS[k]}" for k in KINDS)
@@ -174,7 +210,7 @@ def yaml_reference() -> str:
            "Examples of both kinds are in [examples/](../examples/).", "",
            "A document's name is its file's stem: `head-spartan/head-spartan.yaml` is agent "
            "`head-spartan`. Unknown fields are errors, with a did-you-mean where a known field is close.",
-           ""]
+           "", *EDITORS]
     for kind in KINDS:
         schema = schemas.by_kind[kind]
         rows: list = []

@@ -246,7 +246,7 @@ def sacgen_parser() -> argparse.ArgumentParser:
     g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs")
     b.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                    help="processes that load, validate and render (default: one per CPU, fewer for few files)")
-    s = sub.add_parser("schema", help="print the JSON Schema",
+    s = sub.add_parser("schema", help="print the JSON Schema (self-contained: no reference to another file)",
                        epilog="example:\n  sacgen schema --kind Reservation",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")

@@ -20,9 +20,8 @@ def run(argv: list[str]) -> int:
     # The compile stage (Jinja, PyYAML, jsonschema) loads only once a command
     # needs it: `sacgen --help` and `--version` stay quick.
     from ..compile.build import build, check_tree, render_tree
-    from ..compile.schemas import KINDS
+    from ..compile.schemas import standalone_schema
     from ..compile.specs import load_specs
-    from ..paths import schema_dir
     from .completion import bash_script, zsh_script
 
     try:
@@ -32,7 +31,7 @@ def run(argv: list[str]) -> int:
         if args.command == "lint":
             return _lint(args.paths or ["examples"])
         if args.command == "schema":
-            sys.stdout.write((schema_dir() / KINDS[args.kind]).read_text(encoding="utf-8"))
+            sys.stdout.write(standalone_schema(args.kind))
             return 0
         if args.command == "build" and args.output:
             nfiles, nspecs = build(args.paths, args.output, args.jobs)

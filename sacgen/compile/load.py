@@ -178,6 +178,8 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
             loader, nodes = _compose(_Loader, text)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
+            if _unclosed_quote(e.problem or "", e.context) and e.context_mark:
+                mark = e.context_mark  # where the quote opened, not the end of the file
             line = mark.line + 1 if mark else 1
             what = (e.problem or e.context or "malformed YAML").strip()
             return None, [Problem(where, line, "", f"invalid YAML: {what}{_in_plain_words(what, e.context)}")]
@@ -307,8 +309,14 @@ _PLAIN = (
 )
 
 
+def _unclosed_quote(problem: str, context: str | None) -> bool:
+    """A quoted scalar that runs to the end of the file (or to a `---`)."""
+    return "quoted scalar" in (context or "") and problem in ("found unexpected end of stream",
+                                                              "found unexpected document separator")
+
+
 def _in_plain_words(problem: str, context: str | None) -> str:
-    if problem == "found unexpected end of stream" and "quoted scalar" in (context or ""):
+    if _unclosed_quote(problem, context):
         return " (a quote opened and never closed)"
     for words, plain in _PLAIN:
         if problem.startswith(words):

@@ -4,6 +4,7 @@ ECMA-262 patterns and field paths."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from functools import lru_cache
@@ -107,3 +108,60 @@ def text_shape(kind: str) -> dict:
         return "int" if types == {"integer"} else None
 
     return shape(load_schema(kind), load_schema(kind))
+
+
+def standalone_schema(kind: str) -> str:
+    """KIND's schema as JSON text that resolves by itself, for `sacgen schema`.
+
+    The files in schemas/ share definitions: the Reservation schema refers to the
+    Agent schema's (`urn:sacgen:schema:agent:v3#/$defs/mem` ...), which an editor
+    or a plain JSON Schema validator given one file cannot resolve. Every such
+    reference becomes a local one, `#/$defs/<name>`, with a copy of its target
+    under `$defs` (and what the copy refers to, likewise). A schema without
+    references to another file is printed as its file is."""
+    text = (schema_dir() / KINDS[kind]).read_text(encoding="utf-8")
+    by_id = {load_schema(k)["$id"]: load_schema(k) for k in KINDS}
+    root = copy.deepcopy(load_schema(kind))
+    own = root["$id"]
+    defs = root.setdefault("$defs", {})
+    local: dict[tuple[str, str], str] = {}  # (document id, pointer) -> name under $defs
+
+    def target(uri: str, pointer: str):
+        node = by_id[uri]
+        for part in filter(None, pointer.split("/")):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def rewrite(node, base: str):
+        """Make NODE's references local; BASE: the document NODE was copied from."""
+        if isinstance(node, list):
+            for item in node:
+                rewrite(item, base)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            uri, _, pointer = ref.partition("#")
+            uri = uri or base
+            if uri != own:
+                key = (uri, pointer)
+                if key not in local:
+                    name = pointer.rstrip("/").rsplit("/", 1)[-1] or "root"
+                    wanted = target(uri, pointer)
+                    while name in defs and defs[name] != wanted:
+                        name = "_" + name
+                    local[key] = name
+                    fresh = name not in defs
+                    defs[name] = copy.deepcopy(wanted)
+                    if fresh:
+                        rewrite(defs[name], uri)
+                node["$ref"] = f"#/$defs/{local[key]}"
+        for key, value in node.items():
+            if key != "$ref":
+                rewrite(value, base)
+
+    rewrite(root, own)
+    if not local:
+        return text
+    return json.dumps(root, indent=2, ensure_ascii=False) + "\n"

@@ -519,7 +519,12 @@ def test_a_kind_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
 @pytest.mark.parametrize("body, line, says", [
     ("spec:\n  runtime: slurm\n model: opus\n", 5,
      "expected <block end>, but found '<block mapping start>' (a line indented differently from the lines above it"),
-    ('spec:\n  runtime: slurm\n  model: "opus\n', 6, "found unexpected end of stream (a quote opened and never closed)"),
+    ('spec:\n  runtime: slurm\n  model: "opus\n', 5, "found unexpected end of stream (a quote opened and never closed)"),
+    # The line where the quote opened, not the end of the file.
+    ("spec:\n  model: 'opus\n  runtime: slurm\n  workdir: ~/w\n", 4,
+     "found unexpected end of stream (a quote opened and never closed)"),
+    ('spec:\n  model: "opus\n  runtime: slurm\n---\nkind: Agent\n', 4,
+     "found unexpected document separator (a quote opened and never closed)"),
     ("spec\n  runtime: slurm\n", 4, "could not find expected ':' (a line that is neither `key: value` nor a `- item`"),
 ])
 def test_the_yaml_mistakes_people_make_are_said_in_plain_words(body, line, says, tmp_path):

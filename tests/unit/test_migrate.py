@@ -56,6 +56,27 @@ def test_block_file_keeps_comments_and_hook(tmp_path, pool, capsys):
         "  # the agent program\n  claude:\n    flags: [--x]\n")
 
 
+@pytest.mark.parametrize("name", ["head-spartan", "every-field"])
+def test_an_editor_modeline_survives(tmp_path, pool, capsys, name):
+    """The examples' first line, `# yaml-language-server: $schema=...`, stays
+    where it is, and the file still validates after migrate."""
+    from sacgen.compile.specs import load_specs
+
+    from .conftest import ROOT
+
+    source = (ROOT / "examples" / name / f"{name}.yaml").read_text()
+    modeline = "# yaml-language-server: $schema=../agent.schema.json\n"
+    assert source.startswith(modeline)
+    body = source.replace("    host: spartan\n", "    host: h\n")
+    body = "".join(line for line in body.splitlines(True)  # what this pool cannot hold
+                   if not line.lstrip().startswith(("time_limit:", "mem:", "cpus_per_task:")))
+    text = migrated(tmp_path, pool, capsys, body, name=name)
+    assert text.startswith(modeline) and text.count("yaml-language-server") == 1
+    assert spec_of(text)["runtime"] == "slurm-tenant"
+    (spec,) = load_specs([str(tmp_path / f"{name}.yaml")])
+    assert spec.name == name
+
+
 def test_flow_style_spec_keeps_the_hook(tmp_path, pool, capsys):
     text = migrated(tmp_path, pool, capsys,
                     HEAD + "spec: {runtime: slurm, model: x, slurm: {partition: debug, hooks: {pre_agent: ~/h.sh}}}\n")
