@@ -31,8 +31,11 @@ test-bats: $(STAMP)
 test-integration: $(STAMP) cluster-up
 	$(BIN)/python -m pytest -q tests/integration
 
-# shellcheck and bash -n over every artifact of every example, and the project's own scripts.
+# shellcheck and bash -n over every artifact of every example, and the project's own
+# scripts; ruff over the Python, mypy over the package.
 lint: $(STAMP)
+	$(BIN)/ruff check sacgen tools tests bench
+	$(BIN)/mypy
 	$(BIN)/sacgen lint examples
 	$(BIN)/shellcheck -x cluster/*.sh .ci/run $(wildcard demo/*.sh bench/*.sh)
 

@@ -574,7 +574,7 @@ srun --jobid={j} --overlap -n1 -N1 -w {w} --quiet bash -c '
         row["ssh_calls_naive_start"].append(self.ssh_calls() - c)
         c = self.ssh_calls()
         t = time.perf_counter()
-        for i in range(n):
+        for _ in range(n):
             must(run([str(self.wrapper), self.host, f"squeue -h -n sac-res-{self.pool}"]), "naive squeue")
         row["naive_list"].append(time.perf_counter() - t)
         row["ssh_calls_naive_list"].append(self.ssh_calls() - c)

@@ -228,7 +228,7 @@ def yaml_reference() -> str:
     forbidden = ", ".join(_code(k) for k in TENANT_FORBIDDEN)
     out += [
         "## Checks beyond the schema", "",
-        "sacgen checks these beside the schema (sacgen/schema.py), in the same run: a file gets its "
+        "sacgen checks these beside the schema (sacgen/compile/check.py), in the same run: a file gets its "
         "schema problems and these together. A check on a field's value skips a field the schema "
         "refused (the walltime checks need a valid time, lead and `auto_resubmit`); a check on names, "
         "or on which fields are there, runs whatever the values.", "",
@@ -428,7 +428,7 @@ def _wrap(line: str, width: int = 96) -> str:
     """Wrap a usage line at spaces outside brackets; continuation lines are indented."""
     parts, depth, cur = [], 0, ""
     for ch in line:
-        depth += ch in "[(" 
+        depth += ch in "[("
         depth -= ch in "])"
         if ch == " " and depth == 0:
             parts.append(cur)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..errors import UsageError
@@ -12,6 +11,7 @@ from ..run.remote import LOCAL_HOSTS, compose
 from ..run.steps import Kind, exit_status
 from . import output
 from .parsers import name_arg
+
 
 def cmd_agent_start(args) -> int:
     specs = agents.resolve_agents(args.targets, args.all)
@@ -98,7 +98,7 @@ def cmd_list(args) -> int:
         for o in outcomes:
             r = o.result
             alive = {True: "alive", False: "dead", None: "?"}[r.get("session_alive")]
-            rows.append([o.name, r.get("runtime") or "?", o.host, r.get("job_id") or "-", r.get("state"),
+            rows.append([o.name, r.get("runtime") or "?", o.host or "?", r.get("job_id") or "-", r.get("state") or "?",
                          r.get("node") or "-", alive, r.get("reservation") or "-"])
         print(output.table(rows))
     output.err_failed(outcomes, "could not ask: ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+
 def err(msg: str) -> None:
     print(f"sac: {msg}", file=sys.stderr)
 

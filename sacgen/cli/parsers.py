@@ -33,7 +33,7 @@ def _columns() -> int:
     except (KeyError, ValueError):
         pass
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
         return 80
 
@@ -179,7 +179,8 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                                     "(password, key passphrase, one-time code), and keep that connection open:\n"
                                     "every later sac command to HOST rides on it, without logging in again,\n"
                                     "until it has been idle for --persist.",
-                        epilog="examples:\n  sac connect spartan                # then sac commands to spartan share it\n"
+                        epilog="examples:\n"
+                               "  sac connect spartan                # then sac commands to spartan share it\n"
                                "  sac connect spartan --persist 12h\n  sac connect spartan --check\n"
                                "  sac connect spartan --close")
     if wants("connect"):
@@ -187,7 +188,8 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         cn.add_argument("--persist", default="8h", metavar="DURATION",
                         help="how long it stays open once idle: seconds, or 30m, 8h, 2d... (default 8h)")
         what = cn.add_mutually_exclusive_group()
-        what.add_argument("--check", action="store_true", help="say whether it is open (exit 1 if not; 2 if SAC_SSH_CONTROL=0)")
+        what.add_argument("--check", action="store_true",
+                          help="say whether it is open (exit 1 if not; 2 if SAC_SSH_CONTROL=0)")
         what.add_argument("--close", action="store_true", help="close it")
 
     res = sub.add_parser("reservations", help="book, inspect and release reservations (pools for tenants)",
@@ -256,7 +258,8 @@ def sacgen_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("shell", choices=["bash", "zsh"])
     li = sub.add_parser("lint", help="run bash -n and shellcheck over every artifact of the YAMLs given",
-                        epilog="example:\n  sacgen lint examples/", formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog="example:\n  sacgen lint examples/",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     li.add_argument("paths", nargs="*", metavar="PATH", help="YAML files or directories (default: examples)")
     return p
 

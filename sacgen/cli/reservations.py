@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -18,14 +17,15 @@ from ..run.steps import exit_status
 from . import output
 from .parsers import name_arg
 
+
 def _reservation_file(args):
     """The Reservation a YAML file describes; the flags that would say the same
     are refused beside it (a file and a flag that disagree: which one is meant?)."""
     # RES_FLAG: the flags that say what a reservation is (the rest say how book behaves).
     given = [flag for key, flag in reservations.RES_FLAG.items() if getattr(args, key) not in (None, False)]
     if given:
-        raise UsageError(f"{args.name}: the file sets the reservation's resources and host; leave out {', '.join(given)} "
-                     "(or book by NAME with flags)")
+        raise UsageError(f"{args.name}: the file sets the reservation's resources and host; leave out "
+                         f"{', '.join(given)} (or book by NAME with flags)")
     if os.path.isdir(args.name):
         raise UsageError(f"{args.name}: is a folder; give one Reservation YAML file")
     (spec,) = load_specs([args.name])
@@ -43,7 +43,8 @@ def _reservation_flags(args):
         try:
             hold = Path(args.hold_body).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"--hold-body: cannot read {args.hold_body}: {getattr(e, 'strerror', None) or e}")
+            why = getattr(e, "strerror", None) or e
+            raise UsageError(f"--hold-body: cannot read {args.hold_body}: {why}") from None
     fields = {key: getattr(args, key) for key in reservations.RES_FLAG}
     fields.update(persistent=args.persistent or None, hold_body=hold)
     return reservations.reservation_spec(args.name, fields)

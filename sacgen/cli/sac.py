@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 from ..errors import SacError, UsageError
-from ..run import remote
+from ..run import remote, steps
 from ..run.remote import END, program_output
-from ..run import steps
 from .parsers import hpc_parser, sac_parser
 
 

@@ -14,7 +14,6 @@ from .parsers import sacgen_parser
 from .sac import leave
 
 
-
 def run(argv: list[str]) -> int:
     args = sacgen_parser().parse_args(argv)
     # The compile stage (Jinja, PyYAML, jsonschema) loads only once a command

@@ -178,7 +178,7 @@ def _run_shards(files: list[Path], stage: Path, jobs: int, out: Path) -> list[tu
 def _shard(files, indices, stage: Path, cwd: Path) -> tuple[list, str | None]:
     """Load, validate, render and write the files at INDICES: (results, the first
     write failure or None)."""
-    out = []
+    out: list[tuple] = []
     for i in indices:
         spec, errs = read_spec(files[i], cwd)
         if spec is None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Problem
 from .model import DEFAULT_RESUBMIT_BEFORE, RESERVATION_JOB_PREFIX, is_name, slurm_time_seconds
 from .schemacheck import Unsupported, compile_schema, plain
-from .schemas import API_VERSION, KINDS, ecma_pattern, format_path, load_schema
+from .schemas import KINDS, ecma_pattern, format_path, load_schema
 
 if TYPE_CHECKING:
     from .load import Document
@@ -288,7 +288,8 @@ def check_document(doc: Document, stem: str) -> tuple[str | None, list[Problem]]
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         if "kind" not in data:
-            return None, [Problem(doc.path, doc.line_of(()), "kind", "required field is missing (Agent or Reservation)")]
+            return None, [Problem(doc.path, doc.line_of(()), "kind",
+                                  "required field is missing (Agent or Reservation)")]
         hint = difflib.get_close_matches(str(kind), list(KINDS), n=1, cutoff=0.5)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         return None, [Problem(doc.path, doc.line_of(("kind",)), "kind",

@@ -57,7 +57,7 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
-_FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+_FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers  # type: ignore[attr-defined]
 
 
 class Document:
@@ -197,7 +197,8 @@ def load_yaml_bytes(raw: bytes, where: str) -> tuple[Document | None, list[Probl
         data = loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        return None, [Problem(where, mark.line + 1 if mark else 1, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
+        line = mark.line + 1 if mark else 1
+        return None, [Problem(where, line, "", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
     except (TypeError, ValueError) as e:  # e.g. unhashable keys
         return None, [Problem(where, node.start_mark.line + 1, "", f"invalid YAML: {e}")]
     keep_text(loader, node, data)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+TYPE_CHECKING = False  # typing itself is not loaded at run time: `sac` calls start quicker
+if TYPE_CHECKING:
+    from typing import Any
 
 # An agent's or a reservation's name; an agent's may not start with the second
 # (sac-res-<pool> is reservation <pool>'s job name, sac-<name> an agent's).
@@ -22,13 +25,13 @@ DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def _record(name: str, required: str, **defaults) -> type:
+def _record(name: str, required: str, **defaults: object) -> Any:
     """An immutable record type (a namedtuple): the REQUIRED fields, then the
     fields with DEFAULTS, in the order given."""
     return namedtuple(name, [*required.split(), *defaults], defaults=tuple(defaults.values()))
 
 
-class AgentSpec(_record("AgentSpec", "name source runtime model",
+class AgentSpec(_record("AgentSpec", "name source runtime model",  # type: ignore[misc]
                         command=DEFAULT_COMMAND, flags=(), env=(), workdir=None, host=None, partition=None,
                         account=None, qos=None, cpus_per_task=None, mem=None, time_limit=None,
                         auto_resubmit=True, resubmit_before=DEFAULT_RESUBMIT_BEFORE, pre_agent=None,
@@ -48,7 +51,7 @@ class AgentSpec(_record("AgentSpec", "name source runtime model",
         return (self.command, "--model", self.model, *self.flags)
 
 
-class ReservationSpec(_record("ReservationSpec", "name source host",
+class ReservationSpec(_record("ReservationSpec", "name source host",  # type: ignore[misc]
                               partition=None, account=None, qos=None, cpus=None, mem=None, time=None,
                               tmux_server=None, persistent=False, resubmit_before=DEFAULT_RESUBMIT_BEFORE,
                               hold_body=None)):
@@ -56,7 +59,7 @@ class ReservationSpec(_record("ReservationSpec", "name source host",
     kind = "Reservation"
 
 
-Spec = (AgentSpec, ReservationSpec)  # either; also usable with isinstance()
+Spec = AgentSpec | ReservationSpec  # either; isinstance() takes it too
 
 
 def _str_or_none(v):

@@ -162,7 +162,8 @@ class _Fragments:
 def _render(template: str, **context) -> str:
     env = environment()
     text = env.get_template(template).render(template_name=template, **context)
-    text = env.globals["h"].prune(text, template)
+    fragments: _Fragments = env.globals["h"]  # type: ignore[assignment]
+    text = fragments.prune(text, template)
     return text if text.endswith("\n") else text + "\n"
 
 

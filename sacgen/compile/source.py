@@ -103,7 +103,7 @@ def read_all(paths: list[str], read: Reader) -> list[Spec]:
         (errs, None if spec is None else (spec.kind, spec.name, spec.source)) for spec, errs in results)
     if problems:
         raise SpecError(problems)
-    return [results[i][0] for i in keep]
+    return [spec for i in keep if (spec := results[i][0]) is not None]
 
 
 def select(results: Iterable) -> tuple[list[int], list[Problem]]:

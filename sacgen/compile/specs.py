@@ -11,6 +11,7 @@ from .load import load_yaml, load_yaml_bytes
 from .model import Spec, agent_from_data, reservation_from_data
 from .source import display_path, read_all
 
+
 def read_spec(path: Path, cwd: Path | None = None) -> tuple[Spec | None, list[Problem]]:
     """The validated spec of one file, or its problems."""
     where = display_path(path, cwd)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from ..compile.model import RESERVATION_JOB_PREFIX, AgentSpec
 from ..errors import OperationFailed, SacError, UsageError
+from . import steps
 from .cache import artifact, load_specs
 from .discovery import discover, discovery_dirs, looks_like_path
 from .registry import Registry, now
 from .remote import Step, run_interactive
-from . import steps
 from .steps import Item, Kind, Outcome, batch_item, batched, merge_queued
 
 
@@ -27,9 +27,9 @@ def load_agent_files(paths: list, named: list) -> list[AgentSpec]:
     started. One found in a folder or by --all is passed over."""
     specs = load_specs([str(p) for p in paths])
     agents = [s for s in specs if isinstance(s, AgentSpec)]
-    named = {os.path.realpath(p) for p in named if not p.is_dir()}
+    real = {os.path.realpath(p) for p in named if not p.is_dir()}
     for s in specs:
-        if not isinstance(s, AgentSpec) and os.path.realpath(s.source) in named:
+        if not isinstance(s, AgentSpec) and os.path.realpath(s.source) in real:
             raise UsageError(f"{s.source}: is a Reservation; book it with `sac reservations book` instead")
     if not agents:
         raise UsageError(f"no Agent YAMLs in {', '.join(str(p) for p in paths)} (only Reservations)")
@@ -69,7 +69,7 @@ def resolve_agents(targets: list[str], all_: bool) -> list[AgentSpec]:
     if not paths:
         raise UsageError("name at least one agent (PATH or NAME), or use --all")
     specs = load_agent_files(paths, named)
-    names = {}
+    names: dict[str, str] = {}
     for s in specs:
         if s.name in names:
             raise UsageError(f"agent {s.name!r} given twice ({names[s.name]} and {s.source})")
@@ -316,7 +316,8 @@ def status(names: list[str]) -> list[Outcome]:
 def logs(name: str, lines: int) -> Outcome:
     reg = Registry().read()
     spec, host = known_agent(name, reg)
-    (o,) = steps.run_grouped([Item(name, host, Step(artifact(spec, "logs.sh"), (str(lines), *job_hint(spec, reg)), name))])
+    step = Step(artifact(spec, "logs.sh"), (str(lines), *job_hint(spec, reg)), name)
+    (o,) = steps.run_grouped([Item(name, host, step)])
     if o.ok and "text_b64" in o.result:
         o.result["text"] = base64.b64decode(o.result["text_b64"]).decode("utf-8", "replace")
     return o

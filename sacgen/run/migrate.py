@@ -10,7 +10,6 @@ said, as a tenant) before it replaces the file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -19,9 +18,9 @@ from ..compile.check import check_document
 from ..compile.load import load_yaml_bytes
 from ..compile.model import AgentSpec, slurm_time_seconds
 from ..compile.source import display_path
+from ..compile.specs import load_specs
 from ..errors import OperationFailed, SpecError, UsageError
 from ..files import atomic_write
-from ..compile.specs import load_specs
 from .registry import Registry
 
 KEEP = ("hooks",)
@@ -93,6 +92,7 @@ def rewrite(text: str, pool: str) -> str:
     POOL` and the entries of KEEP (a slurm: block is added if there is none)."""
     nl = "\r\n" if "\r\n" in text else "\n"
     root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert root is not None  # checked() loaded it already
     spec_key, spec = next((k, v) for k, v in root.value if k.value == "spec")
     pairs = {k.value: (k, v) for k, v in spec.value}
     edits = []  # (start, end, replacement) offsets into the text, not overlapping
@@ -145,7 +145,7 @@ def checked(raw: bytes, where: str, stem: str, note: str = "") -> dict:
     doc, problems = load_yaml_bytes(raw, where)
     if doc is not None:
         _, problems = check_document(doc, stem)
-    if problems:
+    if problems or doc is None:
         raise SpecError([p._replace(message=p.message + note) for p in problems])
     return doc.data
 

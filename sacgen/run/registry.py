@@ -41,7 +41,7 @@ def _record_problem(key: str, name, rec) -> str | None:
     else:
         if not isinstance(rec.get("spec", {}), dict):
             return f"{where}.spec is not an object"
-        text = ("job_id", "node", "state", "tmux_server", "source", "booked_at")
+        text = ("job_id", "node", "state", "tmux_server", "source", "booked_at")  # type: ignore[assignment]
     for field in text:
         if rec.get(field) is not None and not isinstance(rec[field], str):
             return f"{where}.{field} is not a string"

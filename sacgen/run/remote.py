@@ -305,6 +305,7 @@ def _scratch():
 def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> BatchResult:
     """Run the steps on host in ONE connection; raise HostUnreachable if ssh failed."""
     payload = compose(steps).encode()
+    stdin: bytes | None
     if host in LOCAL_HOSTS:
         argv, stdin = ["bash", "-l", "-s"], payload
     else:

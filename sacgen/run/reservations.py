@@ -9,10 +9,10 @@ import os
 from ..compile.check import check_data
 from ..compile.model import ReservationSpec, reservation_from_data
 from ..errors import OperationFailed, UsageError
+from . import steps
 from .cache import artifact
 from .registry import Registry, now
 from .remote import Step
-from . import steps
 from .steps import Item, Outcome
 
 RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem": "--mem", "time": "--time",
@@ -22,12 +22,12 @@ RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem
 
 def reservation_spec(name: str, fields: dict) -> ReservationSpec:
     """Validate command-line fields with the same schema as a Reservation YAML."""
-    data = {"apiVersion": "scitex-agent-container/v3", "kind": "Reservation",
-            "spec": {k: v for k, v in fields.items() if v is not None}}
+    spec = {k: v for k, v in fields.items() if v is not None}
     for key in ("cpus", "resubmit_before"):
-        value = data["spec"].get(key)
+        value = spec.get(key)
         if isinstance(value, str) and (value == "0" or value[:1] in "123456789" and value.isdigit()):
-            data["spec"][key] = int(value)
+            spec[key] = int(value)
+    data = {"apiVersion": "scitex-agent-container/v3", "kind": "Reservation", "spec": spec}
     _, problems = check_data(data, name, "(command line)")
     if problems:
         lines = []

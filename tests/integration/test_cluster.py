@@ -36,8 +36,8 @@ def test_both_nodes_are_idle_in_the_default_partition(cluster: Cluster):
         return dict(line.split() for line in out.splitlines()) == {"n1": "idle", "n2": "idle"}
 
     cluster.wait_for(nodes, 30, "n1 and n2 idle")
-    part = cluster.run(["sinfo", "-h", "-o", "%P %a %l %D %N"], check=True).stdout.split()
-    assert part == ["debug*", "up", "infinite", "2", "n[1-2]"]
+    parts = cluster.run(["sinfo", "-h", "-o", "%P %a %l %D %N"], check=True).stdout.splitlines()
+    assert sorted(parts) == ["debug* up infinite 2 n[1-2]", "high up infinite 2 n[1-2]"]
     conf = cluster.run(["scontrol", "show", "config"], check=True).stdout
     assert re.search(r"^ProctrackType\s*=\s*proctrack/cgroup$", conf, re.M)
 
@@ -63,7 +63,7 @@ def test_env_sh_alone_makes_local_slurm_commands_work(cluster: Cluster):
          "bash", str(cluster.dir / "env.sh")],
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["debug*", "ssh-ok"]
+    assert proc.stdout.split() == ["debug*", "high", "ssh-ok"]
 
 
 def test_a_job_pinned_to_n2_runs_there(cluster: Cluster, jobs: list[str]):
@@ -178,7 +178,7 @@ def test_login_node_answers_squeue_over_ssh(cluster: Cluster):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("Welcome to the sac test cluster")
-    assert lines[1:] == ["debug*"]
+    assert lines[1:] == ["debug*", "high"]
     # A script fed to `bash -l` on stdin is not eaten by the profile.
     proc = cluster.run([*cluster.ssh, cluster.host, "bash", "-l"], input="echo from-stdin\n")
     assert proc.returncode == 0, proc.stderr
@@ -239,3 +239,37 @@ def test_zz_nothing_landed_in_tmp_tmux_0(cluster: Cluster):
         assert now is None, f"/tmp/tmux-0 appeared: {sorted(now)}"
     else:
         assert now is not None and now <= cluster.tmux0_before, sorted(now - cluster.tmux0_before)
+
+
+# ----------------------------------------------------------------------------- GPUs, features, preemption
+
+def test_each_node_has_two_stand_in_gpus_and_a_feature(cluster: Cluster):
+    out = cluster.run(["sinfo", "-h", "-N", "-o", "%N %G %f"], check=True).stdout
+    assert sorted(set(out.splitlines())) == ["n1 gpu:2 fast", "n2 gpu:2 slow"], out
+    parts = cluster.run(["sinfo", "-h", "-o", "%P"], check=True).stdout.split()
+    assert sorted(parts) == ["debug*", "high"]
+
+
+def test_a_gpu_job_sees_its_gpu_and_a_constraint_picks_the_node(cluster: Cluster, jobs: list[str], tmp_path: Path):
+    out = tmp_path / "gpu.out"
+    job = cluster.sbatch("--gres=gpu:1", "--constraint=slow", f"--output={out}", "--chdir=/tmp",
+                         script="#!/bin/bash\necho \"cvd=${CUDA_VISIBLE_DEVICES:-unset} node=$SLURMD_NODENAME\"\n")
+    jobs.append(job)
+    cluster.wait_job_state(job, {"COMPLETED"}, 30)
+    cluster.wait_for(lambda: out.is_file() and "node=" in out.read_text(), 10, "the job's output")
+    assert out.read_text().strip() == "cvd=0 node=n2"
+
+
+def test_a_job_of_partition_high_preempts_a_debug_job_which_is_requeued(cluster: Cluster, jobs: list[str]):
+    victim = cluster.sbatch("-w", "n1", "-c", "4", "--requeue", "--chdir=/tmp", "--output=/dev/null",
+                            script="#!/bin/bash\nsleep 300\n")
+    jobs.append(victim)
+    cluster.wait_job_state(victim, {"RUNNING"}, 30)
+    boss = cluster.sbatch("-p", "high", "-w", "n1", "-c", "4", "--chdir=/tmp", "--output=/dev/null",
+                          script="#!/bin/bash\nsleep 300\n")
+    jobs.append(boss)
+    cluster.wait_job_state(boss, {"RUNNING"}, 60)
+    # Requeued: the same id waits again (PENDING), counted as a restart.
+    cluster.wait_job_state(victim, {"PENDING"}, 30)
+    shown = cluster.run(["scontrol", "show", "job", victim], check=True).stdout
+    assert re.search(r"\bRestarts=1\b", shown), shown

@@ -6,8 +6,8 @@ import contextlib
 import json
 import os
 import random
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile

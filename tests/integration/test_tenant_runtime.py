@@ -9,8 +9,7 @@ import time
 import pytest
 import yaml
 
-from .sacutil import (HOSTILE_FLAGS, Sac, attach_in_a_pty, install_stub_agent, pane_has, record_env, records,
-                      unique)
+from .sacutil import HOSTILE_FLAGS, Sac, attach_in_a_pty, install_stub_agent, pane_has, record_env, records, unique
 
 
 @pytest.fixture

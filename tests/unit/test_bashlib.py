@@ -112,7 +112,7 @@ def test_the_helper_section_is_the_librarys_text(rel):
         return
     names = [name for name, _, _ in blocks]
     assert names == sorted(names, key=lib.files.index)
-    start, end = blocks[0][1], blocks[-1][2]
+    _start, end = blocks[0][1], blocks[-1][2]
     section = text[text.index(bashlib.SECTION) - 1:end]
     assert section == lib.section(names) + "\n"
     assert lib.closure(_own_code(text)) == names, rel

@@ -8,11 +8,11 @@ import pytest
 
 from sacgen import paths
 from sacgen.compile import render as render_module
+from sacgen.compile.model import AgentSpec
+from sacgen.compile.render import BATCH_HELPERS, render, render_artifact
+from sacgen.compile.specs import load_specs
 from sacgen.run import cache
 from sacgen.run.cache import load_specs as cached_load_specs
-from sacgen.compile.render import BATCH_HELPERS, render, render_artifact
-from sacgen.compile.model import AgentSpec
-from sacgen.compile.specs import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = load_specs([str(ROOT / "examples")])
@@ -150,7 +150,6 @@ def test_a_hit_loads_neither_yaml_nor_jsonschema(home):
 
 def test_changed_bytes_are_validated_again_and_problems_are_never_stored(home, tmp_path):
     from sacgen.errors import SpecError
-    from sacgen.compile.specs import load_specs
 
     path = tmp_path / "solo.yaml"
     good = (ROOT / "examples/dev-helper/dev-helper.yaml").read_text()
@@ -166,7 +165,6 @@ def test_changed_bytes_are_validated_again_and_problems_are_never_stored(home, t
 
 
 def test_a_torn_spec_file_is_validated_again_and_the_cache_can_be_off(home, monkeypatch):
-    from sacgen.compile.specs import load_specs
 
     path = ROOT / "examples/dev-helper/dev-helper.yaml"
     (want,) = cached_load_specs([str(path)])

@@ -133,8 +133,8 @@ def test_a_usage_error_says_what_is_wrong_on_its_first_line_then_the_usage(prog,
     (["run", "--host=h", "--", "s.sh"], ()),
 ])
 def test_sac_run_hands_the_script_every_argument_after_the_double_dash(argv, args, monkeypatch):
-    from sacgen.run import agents, reservations, steps
     from sacgen.cli.sac import main
+    from sacgen.run import steps
 
     seen = []
     monkeypatch.setattr(steps, "run_script", lambda path, host, a: seen.append((path.name, host, a)) or
@@ -159,7 +159,7 @@ def _sac(argv):
 
 def _remote(monkeypatch, **result):
     """Every step answers `result` (ok), or fails as ssh would with unreachable=True."""
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     def fake(items):
         if result.get("unreachable"):
@@ -218,7 +218,7 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
     """Started as a tenant, its YAML now runtime slurm (or the other way, or
     another reservation or host): starting it would leave the running one
     behind, out of reach of stop."""
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     from .conftest import ROOT
 
@@ -251,7 +251,7 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
                                                                                               monkeypatch):
     import signal
 
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
 
@@ -280,7 +280,7 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
     (["reservations", "book", "p", "--host", "h", "--wait-timeout", "-5"], "'-5' is not a whole number from 0"),
 ])
 def test_counts_out_of_range_are_usage_errors_and_run_nothing(argv, bad, tmp_path, monkeypatch):
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     monkeypatch.setattr(steps, "run_grouped", lambda items: pytest.fail("ran something"))
@@ -291,7 +291,7 @@ def test_counts_out_of_range_are_usage_errors_and_run_nothing(argv, bad, tmp_pat
 
 
 def test_a_name_given_twice_to_stop_is_stopped_once(tmp_path, monkeypatch):
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
@@ -400,7 +400,7 @@ def test_an_agent_stopped_or_failed_to_start_is_still_found_by_its_name(tmp_path
     code, out, _ = _sac(["agent", "status", "head-spartan", "--json"])
     assert code == 0 and json.loads(out)["state"] == "ABSENT"
     # A start that fails on the cluster: its logs are to be found by name too.
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     monkeypatch.setattr(steps, "run_grouped", lambda items: [
         steps.Outcome(n, h, False, {"ok": False}, f"pre_agent hook not found; see: sac agent logs {n}")
@@ -497,7 +497,7 @@ def test_start_all_starts_what_it_can_when_a_reservation_is_not_known_here(tmp_p
 
 
 def test_book_takes_a_reservation_file_and_refuses_flags_beside_it(tmp_path, monkeypatch):
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import reservations, steps
 
     from .conftest import ROOT
 
@@ -565,7 +565,7 @@ exit 255
 
 
 def test_steps_cut_off_by_a_broken_connection_are_lost_and_the_finished_ones_count(tmp_path, monkeypatch):
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
     from sacgen.run.remote import Step
 
     _ssh_that_runs_then_breaks(tmp_path, monkeypatch, steps_done=1)
@@ -627,7 +627,7 @@ def test_a_start_whose_connection_breaks_is_recorded_as_running(tmp_path, monkey
 
 
 def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkeypatch):
-    from sacgen.run import agents, reservations, steps
+    from sacgen.run import steps
 
     from .conftest import ROOT
 

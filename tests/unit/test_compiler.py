@@ -7,9 +7,9 @@ import re
 import pytest
 
 from sacgen.compile.build import check_tree, render_tree, write_tree
-from sacgen.errors import SpecError
 from sacgen.compile.lint import lint_specs
 from sacgen.compile.specs import load_specs
+from sacgen.errors import SpecError
 
 from .conftest import ROOT, run_cli
 

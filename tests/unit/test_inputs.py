@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from sacgen.compile.build import render_tree
-from sacgen.errors import SpecError
 from sacgen.compile.check import BASH_OWN_ENV, READONLY_ENV
 from sacgen.compile.specs import load_specs
+from sacgen.errors import SpecError
 
 from .conftest import run_cli
 
@@ -479,8 +479,8 @@ def test_the_checks_beyond_the_schema_never_fail_on_a_wrong_value(kind):
 
     import yaml
 
-    from sacgen.compile.load import Document
     from sacgen.compile.check import check_document
+    from sacgen.compile.load import Document
 
     source = {"Agent": "examples/every-field/every-field.yaml", "Reservation": "examples/lab-pool/lab-pool.yaml"}
     base = yaml.safe_load((Path(__file__).parents[2] / source[kind]).read_text())

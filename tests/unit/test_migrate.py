@@ -9,8 +9,8 @@ import os
 import pytest
 import yaml
 
-from sacgen.run import migrate as migrate_module
 from sacgen.cli.sac import main
+from sacgen.run import migrate as migrate_module
 
 HEAD = "apiVersion: scitex-agent-container/v3\nkind: Agent\n"
 

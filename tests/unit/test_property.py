@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from sacgen.errors import SpecError
 from sacgen.compile.lint import lint_files, shellcheck_binary
 from sacgen.compile.render import render
 from sacgen.compile.source import display_path
 from sacgen.compile.specs import load_specs
+from sacgen.errors import SpecError
 
 API = "scitex-agent-container/v3"
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -308,7 +308,7 @@ def check_syntax_and_heredocs(arts: dict[str, str], dest: Path, scratch: Path) -
     assert len(scripts) == len(arts)
     snippets = []
     expected = {}
-    for name, text in arts.items():
+    for _name, text in arts.items():
         install = INSTALL.search(text)  # the scripts' own function, where they use it
         if install and install.group(0) not in snippets:
             snippets.insert(0, install.group(0))

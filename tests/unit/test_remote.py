@@ -59,8 +59,8 @@ def test_a_private_program_never_travels_in_the_command_line(tmp_path, monkeypat
 def test_start_and_book_are_private_when_they_carry_values_and_run_always(monkeypatch, tmp_path):
     import inspect
 
-    from sacgen.run import agents, reservations, steps
     from sacgen.compile.specs import load_specs
+    from sacgen.run import agents, reservations, steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = [s for s in load_specs(["examples"]) if s.kind == "Agent" and not s.tenant]
@@ -84,8 +84,8 @@ def test_sac_ssh_inline_sets_the_size_sent_in_the_command(monkeypatch):
 
 
 def test_a_status_batch_over_several_jobs_lists_their_panes_first_and_at_once(monkeypatch, tmp_path):
-    from sacgen.run import agents, reservations, steps
     from sacgen.compile.specs import load_specs
+    from sacgen.run import agents, steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
@@ -121,9 +121,9 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     status that finds the reservation elsewhere records where."""
     import json
 
-    from sacgen.run import agents, reservations, steps
-    from sacgen.run.registry import Registry
     from sacgen.compile.specs import load_specs
+    from sacgen.run import agents, steps
+    from sacgen.run.registry import Registry
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     specs = {s.name: s for s in load_specs(["examples"]) if s.kind == "Agent"}
@@ -144,7 +144,7 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
     def fake_run_grouped(items):
         seen.extend(items)
         out = []
-        for name, host, step, _ in items:
+        for name, host, _step, _ in items:
             if name in tenants:
                 out.append(steps.Outcome(name, host, True, {"state": "RUNNING", "job_id": "302", "node": "n2",
                                                            "reservation": "dev-pool", "session_alive": True}))
@@ -168,9 +168,9 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
 def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_rebooked(monkeypatch, tmp_path):
     import json
 
-    from sacgen.run import agents, reservations, steps
-    from sacgen.run.registry import Registry
     from sacgen.compile.specs import load_specs
+    from sacgen.run import agents, steps
+    from sacgen.run.registry import Registry
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     (name,) = [s.name for s in load_specs(["examples"]) if s.kind == "Agent" and s.reservation == "dev-pool"][:1]
@@ -299,8 +299,8 @@ def test_helpers_shared_by_a_batch_travel_once_and_every_step_sees_the_functions
     """compose() defines the helper functions several steps share once, ahead of
     them: each step must still see every function it defined, text for text (and
     may see more sac_* helpers, which it never calls)."""
-    from sacgen.compile.render import BATCH_HELPERS, render_agent, render_reservation
     from sacgen.compile.model import AgentSpec
+    from sacgen.compile.render import BATCH_HELPERS, render_agent, render_reservation
     from sacgen.compile.specs import load_specs
 
     scripts = []

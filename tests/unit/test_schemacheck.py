@@ -11,11 +11,10 @@ import pytest
 from referencing import Registry, Resource
 
 from sacgen.compile import schemacheck
-from sacgen.compile.load import load_yaml
 from sacgen.compile.check import KINDS, _pattern, _validator, check_document, fast_check
+from sacgen.compile.load import load_yaml
 
 from .conftest import ROOT
-
 
 # jsonschema with sacgen's one change: `pattern` with ECMA-262's `$`.
 Reference = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})

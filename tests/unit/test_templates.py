@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from sacgen.compile import render, shell
-from sacgen.paths import template_dir
 from sacgen.compile.specs import load_specs
+from sacgen.paths import template_dir
 
 from .conftest import ROOT
 from .test_quoting import KNOWN_FILTERS
