@@ -68,17 +68,29 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_run(args)
     if args.group == "connect":
         return cmd_connect(args)
-    if args.group == "reservations":
+    if args.group in ("reservations", "lease"):
         from . import reservations
 
         if args.verb == "refresh":
             return reservations.cmd_res_get(args, refresh=True)
+        # `lease` is `reservations` with cancel for release, and exec and attach.
         return {"book": reservations.cmd_res_book, "get": reservations.cmd_res_get,
-                "list": reservations.cmd_res_list, "release": reservations.cmd_res_release}[args.verb](args)
+                "list": reservations.cmd_res_list, "release": reservations.cmd_res_release,
+                "cancel": reservations.cmd_res_release, "exec": reservations.cmd_lease_exec,
+                "attach": reservations.cmd_lease_attach}[args.verb](args)
     raise AssertionError(args.group)
 
 
 def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
+    words = [w for w in argv if not w.startswith("-")]
+    if words[:2] == ["lease", "exec"] and "--" in argv:
+        # `lease exec NAME [--node N] [--shell] -- COMMAND ARG...`: every word after
+        # the first `--` is the command's, as it is, whatever it looks like
+        # (`--node`, `-h`, another `--`).
+        cut = argv.index("--")
+        args = p.parse_args(argv[:cut])
+        args.command = [*args.command, *argv[cut + 1:]]
+        return _run(args)
     return _run(p.parse_args(argv))
 
 
