@@ -42,8 +42,22 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error says what is wrong first, on one line
     (`sac agent: invalid choice: ...`), and the usage after it."""
 
+    # A command whose words after the first `--` are all one list, this
+    # attribute's name (`lease exec NAME -- COMMAND ARG...`): argparse would take
+    # a positional given before an option as complete, and refuse the rest.
+    tail_dest: str | None = None
+
     def error(self, message):
         self.exit(2, f"{self.prog}: {message}\n{self.format_usage()}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.tail_dest is None or args is None or "--" not in args:
+            return super().parse_known_args(args, namespace)
+        args = list(args)
+        cut = args.index("--")
+        ns, extras = super().parse_known_args(args[:cut], namespace)
+        setattr(ns, self.tail_dest, [*(getattr(ns, self.tail_dest, None) or []), *args[cut + 1:]])
+        return ns, extras
 
 
 class RF(argparse.RawDescriptionHelpFormatter):
@@ -129,6 +143,7 @@ def _lease_parsers(sub, prog_hint: str) -> None:
     ex.add_argument("--shell", action="store_true",
                     help="run it from a login shell on the node (bash -l), for modules and shell functions")
     ex.add_argument("command", nargs="*", metavar="ARG", help="COMMAND and its arguments, after --")
+    ex.tail_dest = "command"
     at = sub.add_parser("attach", help="an interactive shell on the reservation's node, inside its allocation",
                         formatter_class=RF,
                         description="A login shell on the reservation's node, in its running job (an\n"

@@ -82,15 +82,6 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
-    words = [w for w in argv if not w.startswith("-")]
-    if words[:2] == ["lease", "exec"] and "--" in argv:
-        # `lease exec NAME [--node N] [--shell] -- COMMAND ARG...`: every word after
-        # the first `--` is the command's, as it is, whatever it looks like
-        # (`--node`, `-h`, another `--`).
-        cut = argv.index("--")
-        args = p.parse_args(argv[:cut])
-        args.command = [*args.command, *argv[cut + 1:]]
-        return _run(args)
     return _run(p.parse_args(argv))
 
 
