@@ -42,8 +42,22 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error says what is wrong first, on one line
     (`sac agent: invalid choice: ...`), and the usage after it."""
 
+    # A command whose words after the first `--` are all one list, this
+    # attribute's name (`lease exec NAME -- COMMAND ARG...`): argparse would take
+    # a positional given before an option as complete, and refuse the rest.
+    tail_dest: str | None = None
+
     def error(self, message):
         self.exit(2, f"{self.prog}: {message}\n{self.format_usage()}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.tail_dest is None or args is None or "--" not in args:
+            return super().parse_known_args(args, namespace)
+        args = list(args)
+        cut = args.index("--")
+        ns, extras = super().parse_known_args(args[:cut], namespace)
+        setattr(ns, self.tail_dest, [*(getattr(ns, self.tail_dest, None) or []), *args[cut + 1:]])
+        return ns, extras
 
 
 class RF(argparse.RawDescriptionHelpFormatter):
@@ -63,7 +77,9 @@ def count(lo: int, hi: int):
     return parse
 
 
-def _reservation_parsers(sub, prog_hint: str) -> None:
+def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
+    """The verbs of `reservations` and, with LEASE, of `lease` (cancel for release,
+    and exec and attach)."""
     book = sub.add_parser("book", help="book a reservation: submit its job and wait until it runs", formatter_class=RF,
                           epilog=f"examples:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
                                  "      --cpus 8 --mem 32G --time 7-0 --tmux-server sac --persistent\n"
@@ -99,10 +115,43 @@ def _reservation_parsers(sub, prog_hint: str) -> None:
     ref.add_argument("name", metavar="NAME")
     ref.add_argument("--host", help="adopt a reservation booked from another machine")
     ref.add_argument("--json", action="store_true")
-    rel = sub.add_parser("release", help="cancel the reservation's jobs (its tenants end with it)",
-                         formatter_class=RF, epilog=f"example:\n  {prog_hint} release dev-pool")
+    end = "cancel" if lease else "release"
+    rel = sub.add_parser(end, help="cancel the reservation's jobs (its tenants end with it)",
+                         formatter_class=RF, epilog=f"example:\n  {prog_hint} {end} dev-pool")
     rel.add_argument("name", metavar="NAME")
     rel.add_argument("--json", action="store_true")
+    if lease:
+        _lease_parsers(sub, prog_hint)
+
+
+def _lease_parsers(sub, prog_hint: str) -> None:
+    """The verbs `lease` has beyond those of `reservations`: exec and attach."""
+    ex = sub.add_parser(
+        "exec", help="run one command inside the reservation's allocation (its exit status is sac's)",
+        formatter_class=RF,
+        description="Run COMMAND with its ARGs (each one word, byte for byte) in the reservation's\n"
+                    "running job, as an `srun --overlap` step on its node, in one ssh connection.\n"
+                    "Its stdout and stderr come through as they are written, and its exit status is\n"
+                    "sac's. sac's own failures also exit 1, 2 or 3, and then say so on stderr\n"
+                    "(`sac: NAME: ...`). The command's stdin is /dev/null.",
+        epilog=f"examples:\n  {prog_hint} exec dev-pool -- nvidia-smi\n"
+               f"  {prog_hint} exec dev-pool --shell -- module list          # modules need a login shell\n"
+               f"  {prog_hint} exec dev-pool --node n2 -- hostname\n"
+               f"  {prog_hint} exec dev-pool --shell -- bash -c 'ls | wc -l'  # a pipeline is one bash -c")
+    ex.add_argument("name", metavar="NAME")
+    ex.add_argument("--node", metavar="NODE", help="one of the job's nodes to run it on (default: its first)")
+    ex.add_argument("--shell", action="store_true",
+                    help="run it from a login shell on the node (bash -l), for modules and shell functions")
+    ex.add_argument("command", nargs="*", metavar="ARG", help="COMMAND and its arguments, after --")
+    ex.tail_dest = "command"
+    at = sub.add_parser("attach", help="an interactive shell on the reservation's node, inside its allocation",
+                        formatter_class=RF,
+                        description="A login shell on the reservation's node, in its running job (an\n"
+                                    "`srun --overlap --pty` step), on your terminal; exit it to come back.\n"
+                                    "sac exits with the shell's exit status.",
+                        epilog=f"examples:\n  {prog_hint} attach dev-pool\n  {prog_hint} attach dev-pool --node n2")
+    at.add_argument("name", metavar="NAME")
+    at.add_argument("--node", metavar="NODE", help="one of the job's nodes (default: its first)")
 
 
 def _agent_parsers(asub) -> None:
@@ -199,18 +248,36 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         rsub = res.add_subparsers(dest="verb", metavar="VERB")
         rsub.required = True
         _reservation_parsers(rsub, "sac reservations")
+    lease = sub.add_parser("lease", help="the same as reservations (cancel for release), and exec and attach",
+                           formatter_class=RF, epilog=LEASE_EPILOG.format(prog="sac"))
+    if wants("lease"):
+        lsub = lease.add_subparsers(dest="verb", metavar="VERB")
+        lsub.required = True
+        _reservation_parsers(lsub, "sac lease", lease=True)
     return p
+
+
+LEASE_EPILOG = """examples:
+  {prog} lease book dev-pool --host spartan --tmux-server sac --persistent
+  {prog} lease exec dev-pool -- nvidia-smi
+  {prog} lease attach dev-pool
+  {prog} lease cancel dev-pool"""
 
 
 def hpc_parser() -> argparse.ArgumentParser:
     p = Parser(prog="scitex-hpc", description="Reservations: pools of SLURM allocation for tenant "
-                                "agents (the same commands as `sac reservations`).", formatter_class=RF,
-                                epilog="example:\n  scitex-hpc reservations book dev-pool --host spartan "
-                                       "--tmux-server sac --persistent")
+                                "agents (the same commands as `sac lease` and `sac reservations`).",
+                                formatter_class=RF, epilog=LEASE_EPILOG.format(prog="scitex-hpc"))
     p.add_argument("--version", action="version", version=f"scitex-hpc (sacgen) {__version__}")
     sub = p.add_subparsers(dest="group", metavar="COMMAND")
     sub.required = True
-    res = sub.add_parser("reservations", help="book, get, list, refresh, release", formatter_class=RF)
+    lease = sub.add_parser("lease", help="book, get, list, refresh, cancel; exec a command in it, attach a shell",
+                           formatter_class=RF)
+    lsub = lease.add_subparsers(dest="verb", metavar="VERB")
+    lsub.required = True
+    _reservation_parsers(lsub, "scitex-hpc lease", lease=True)
+    res = sub.add_parser("reservations", help="book, get, list, refresh, release (as the seed spells them)",
+                         formatter_class=RF)
     rsub = res.add_subparsers(dest="verb", metavar="VERB")
     rsub.required = True
     _reservation_parsers(rsub, "scitex-hpc reservations")

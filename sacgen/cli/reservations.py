@@ -130,3 +130,21 @@ def cmd_res_release(args) -> int:
         what = f"cancelled job(s) {', '.join(ids)}" if ids else "no job was queued or running"
         print(f"{args.name}: released ({what})")
     return 0
+
+
+def cmd_lease_exec(args) -> int:
+    name_arg(args.name)
+    if not args.command:
+        raise UsageError(f"lease exec {args.name}: give the command to run after --, e.g. "
+                         f"`sac lease exec {args.name} -- hostname`")
+    sys.stdout.flush()
+    return reservations.exec_in(args.name, args.node, args.shell, args.command)
+
+
+def cmd_lease_attach(args) -> int:
+    name_arg(args.name)
+    if not sys.stdin.isatty():
+        output.err("attach needs a terminal (run it from an interactive shell; "
+                   "`sac lease exec NAME -- COMMAND` runs one command without one)")
+        return 2
+    return reservations.attach(args.name, args.node)

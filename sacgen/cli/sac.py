@@ -30,13 +30,16 @@ def dispatch(args: argparse.Namespace) -> int:
         from . import connections
 
         return connections.cmd_run(args) if args.group == "run" else connections.cmd_connect(args)
-    if args.group == "reservations":
+    if args.group in ("reservations", "lease"):
         from . import reservations
 
         if args.verb == "refresh":
             return reservations.cmd_res_get(args, refresh=True)
+        # `lease` is `reservations` with cancel for release, and exec and attach.
         return {"book": reservations.cmd_res_book, "get": reservations.cmd_res_get,
-                "list": reservations.cmd_res_list, "release": reservations.cmd_res_release}[args.verb](args)
+                "list": reservations.cmd_res_list, "release": reservations.cmd_res_release,
+                "cancel": reservations.cmd_res_release, "exec": reservations.cmd_lease_exec,
+                "attach": reservations.cmd_lease_attach}[args.verb](args)
     raise AssertionError(args.group)
 
 

@@ -204,6 +204,10 @@ def render_agent(spec: AgentSpec) -> list[Artifact]:
     return sorted(out, key=lambda a: a.name)
 
 
+# book.sh is rendered with the others (it carries reservation.sbatch).
+RESERVATION_SCRIPTS = ("book.sh", "status.sh", "release.sh", "exec.sh", "attach.sh")
+
+
 def render_reservation(spec: ReservationSpec) -> list[Artifact]:
     sbatch = render_reservation_sbatch(spec)
     hold_body = spec.hold_body
@@ -211,7 +215,7 @@ def render_reservation(spec: ReservationSpec) -> list[Artifact]:
         hold_body += "\n"
     context = dict(spec=spec, reservation_sbatch=sbatch, hold_body=hold_body)
     out = [Artifact("reservation.sbatch", sbatch)]
-    for name in ("book.sh", "status.sh", "release.sh"):
+    for name in RESERVATION_SCRIPTS:
         out.append(Artifact(name, _render(f"reservation/{name}.jinja", **context)))
     return sorted(out, key=lambda a: a.name)
 
@@ -263,7 +267,7 @@ def render_artifact(spec: Spec | None, name: str) -> str:
     else:
         if name == "reservation.sbatch":
             return render_reservation_sbatch(spec)
-        if name in ("status.sh", "release.sh"):
+        if name in RESERVATION_SCRIPTS and name not in _NEEDS_ALL:
             return _render(f"reservation/{name}.jinja", spec=spec)
     raise KeyError(name)
 

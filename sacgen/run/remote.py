@@ -365,3 +365,164 @@ def run_interactive(host: str, script: str, args: tuple = ()) -> int:
     if rc == 255:
         raise HostUnreachable(f"cannot reach host {host} (ssh exit 255)")
     return rc
+
+
+# What run_passthrough() saw. begun: the program began (BEGIN); started: the
+# step's start mark came, so every later byte was the command's; status: the
+# STATUS of the end mark (None: none came); results: the @sac-result objects
+# printed before the start mark; ended: the exit status of the step's script
+# (its END line; None: it did not finish); returncode: ssh's (or local bash's);
+# stderr: the last few KiB of what went to stderr.
+Passed = namedtuple("Passed", "begun started status results ended returncode stderr")
+
+
+class _Marks:
+    """Reads the stdout of a program that prints, around the output of one
+    command, `@sac-exec MARK\\n` before it and `@sac-exit MARK STATUS\\n` after
+    it. What comes before the start mark (the login shell's noise, sac's own
+    result lines) is kept in `head`; the command's bytes go to `write` as they
+    come, except the few at the end that could be the start of the end mark,
+    which wait for the next bytes; the end mark and what follows it are kept in
+    `tail`. MARK is random: the command cannot print it by chance."""
+
+    def __init__(self, mark: str, write):
+        self.start = f"@sac-exec {mark}\n".encode()
+        self.end = f"@sac-exit {mark} ".encode()
+        self.write = write
+        self.head = bytearray()
+        self.pending = bytearray()
+        self.tail: bytearray | None = None
+        self.started = False
+
+    def feed(self, data: bytes) -> None:
+        if not self.started:
+            self.head += data
+            i = self.head.find(self.start)
+            if i < 0:
+                return
+            self.started = True
+            data = bytes(self.head[i + len(self.start):])
+            del self.head[i:]
+        if self.tail is not None:
+            self.tail += data
+            return
+        self.pending += data
+        j = self.pending.find(self.end)
+        if j >= 0:
+            self.tail = self.pending[j:]
+            self.write(bytes(self.pending[:j]))
+            self.pending.clear()
+            return
+        keep = 0
+        for k in range(min(len(self.end) - 1, len(self.pending)), 0, -1):
+            if self.pending.endswith(self.end[:k]):
+                keep = k
+                break
+        cut = len(self.pending) - keep
+        if cut:
+            self.write(bytes(self.pending[:cut]))
+            del self.pending[:cut]
+
+    def close(self) -> tuple[int | None, int | None]:
+        """At the end of the stream: the command's exit status from the end mark,
+        and the script's from its END line (None: none came)."""
+        if self.started and self.tail is None:
+            self.write(bytes(self.pending))  # no end mark: all of it was the command's
+            self.pending.clear()
+        status = ended = None
+        if self.tail is not None:
+            m = re.match(re.escape(self.end) + rb"([0-9]+)\n", self.tail)
+            status = int(m.group(1)) if m else None
+        where = self.tail if self.tail is not None else self.head if not self.started else b""
+        m = re.search(rb"(?m)^" + re.escape(END.encode()) + rb"0 ([0-9]+)$", where)
+        if m:
+            ended = int(m.group(1))
+        return status, ended
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def run_passthrough(host: str, step: Step, mark: str, out: int = 1, err: int = 2) -> Passed:
+    """Run one step whose command's stdout (between the marks of _Marks) goes to
+    the file descriptor OUT byte for byte as it comes, and whose stderr goes to
+    ERR, in one connection. The program travels on ssh's stdin (the command's
+    own stdin is /dev/null). Raises HostUnreachable if ssh could not connect."""
+    import selectors
+
+    payload = compose([step]).encode("utf-8", "surrogateescape")
+    if host in LOCAL_HOSTS:
+        argv = ["bash", "-l", "-s"]
+    else:
+        argv = ssh_argv(host, remote_command(payload, private=True)[0])
+    marks = _Marks(mark, lambda data: _write_all(out, data))
+    stderr = bytearray()
+
+    def to_err(data: bytes) -> None:
+        _write_all(err, data)
+        stderr.extend(data)
+        del stderr[:-4096]
+
+    with _scratch() as program:
+        program.write(payload)
+        program.seek(0)
+        try:
+            proc = subprocess.Popen(argv, stdin=program, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise HostUnreachable(f"cannot reach {host}: {argv[0]} not found (check SAC_SSH)") from None
+    pidfd = -1
+    try:
+        sel = selectors.DefaultSelector()
+        streams = {proc.stdout.fileno(): marks.feed, proc.stderr.fileno(): to_err}  # type: ignore[union-attr]
+        for fd in streams:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        # The end of ssh, not of its pipes, ends the loop: a connection master
+        # that ssh leaves in the background may hold the pipes open.
+        if hasattr(os, "pidfd_open"):
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+                sel.register(pidfd, selectors.EVENT_READ)
+            except OSError:
+                pidfd = -1
+        done = False
+        while streams:
+            events = sel.select(0 if done else (None if pidfd >= 0 else 0.1))
+            if not events and done:
+                break
+            for key, _ in events:
+                if key.fd == pidfd:
+                    continue
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if data:
+                    streams[key.fd](data)
+                else:
+                    sel.unregister(key.fd)
+                    del streams[key.fd]
+            if not done and proc.poll() is not None:
+                done = True  # read what is left in the pipes, then stop
+                if pidfd >= 0:
+                    sel.unregister(pidfd)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            f.close()  # type: ignore[union-attr]
+        if pidfd >= 0:
+            os.close(pidfd)
+    status, ended = marks.close()
+    head = marks.head.decode("utf-8", "replace")
+    begun = marks.started or BEGIN in head.splitlines()
+    results = parse(head, 1, [step.label])[0].results
+    tail = bytes(stderr).decode("utf-8", "replace")
+    if proc.returncode == 255 and host not in LOCAL_HOSTS and not begun:
+        raise HostUnreachable(f"cannot reach host {host}: {last_line(tail) or 'ssh failed (exit 255)'}")
+    return Passed(begun, marks.started, status, results, ended, proc.returncode, tail)

@@ -1,18 +1,20 @@
-"""The operations on reservations behind `sac reservations` (and `scitex-hpc`):
-book, get, list, refresh and release a pool's job, and keep the registry's record
-of it."""
+"""The operations on reservations behind `sac reservations` and `sac lease` (and
+`scitex-hpc`): book, get, list, refresh and release a pool's job, and keep the
+registry's record of it; run one command in its allocation, or a shell on its
+node."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from ..compile.check import check_data
 from ..compile.model import ReservationSpec, reservation_from_data
-from ..errors import OperationFailed, UsageError
+from ..errors import OperationFailed, SacError, UsageError
 from . import steps
 from .cache import artifact
 from .registry import Registry, now
-from .remote import Step
+from .remote import Step, last_line, run_interactive, run_passthrough
 from .steps import Item, Outcome
 
 RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem": "--mem", "time": "--time",
@@ -139,3 +141,54 @@ def release(name: str) -> Outcome:
                 r["stopped"][n] = r["agents"].pop(n)
             o.result["tenants_removed"] = tenants
     return o
+
+
+# A node's name as SLURM writes it (NodeName): letters, digits, `.`, `_`, `-`.
+_NODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def node_arg(node: str | None) -> str:
+    """--node, refused (exit 2) unless it is a node's name; "" when not given."""
+    if node is None:
+        return ""
+    if not _NODE.fullmatch(node):
+        raise UsageError(f"--node: {node!r} is not a node name (letters, digits, '.', '_' and '-')")
+    return node
+
+
+def exec_in(name: str, node: str | None, login: bool, command: list[str]) -> int:
+    """Run COMMAND inside reservation NAME's running job (a step on NODE, default
+    its first node), its stdout and stderr passed through to ours as they come,
+    in one connection. Returns the command's exit status; sac's own failures
+    raise (1: not running, no answer; 2: NODE is not one of the job's; 3: host
+    unreachable), having said nothing on stdout."""
+    spec, _ = reservation_known(name, Registry().read())
+    mark = os.urandom(16).hex()
+    step = Step(artifact(spec, "exec.sh"), (mark, node_arg(node), "1" if login else "0", *command), name,
+                private=True)
+    p = run_passthrough(spec.host, step, mark)
+    if p.started:
+        if p.status is not None:
+            return p.status
+        if p.ended is not None:
+            raise OperationFailed(f"{name}: the step ended before the command did, which left no exit status "
+                                  f"(srun exit {p.ended}; srun's message is above)")
+        raise OperationFailed(f"{name}: the connection to {spec.host} broke while the command ran "
+                              f"({last_line(p.stderr) or f'exit {p.returncode}'}): its exit status is not known")
+    refused = [r for r in p.results if not r.get("ok", True)]
+    if refused:
+        r = refused[-1]
+        raise SacError(f"{name}: {r.get('error')}", status=2 if r.get("status") == 2 else 1)
+    if p.ended is not None:
+        raise OperationFailed(f"{name}: the command could not start in the reservation's job on {spec.host} "
+                              f"(srun exit {p.ended}; srun's message is above)")
+    why = last_line(p.stderr)
+    raise OperationFailed(f"{name}: no answer from the script on {spec.host} (exit {p.returncode})"
+                          + (f": {why}" if why else ""))
+
+
+def attach(name: str, node: str | None) -> int:
+    """An interactive login shell on reservation NAME's node (NODE, default its
+    first), inside its job, on the user's terminal; its exit status."""
+    spec, _ = reservation_known(name, Registry().read())
+    return run_interactive(spec.host, artifact(spec, "attach.sh"), (node_arg(node),))

@@ -261,7 +261,7 @@ def test_parallel_build_reports_what_a_serial_one_does(tmp_path):
         assert runs[case, "1"] == runs[case, "3"]
     assert f"agent name 'a000' is also defined in {tmp_path}/src/set0/a000.yaml" in runs["invalid", "1"]
     assert runs["invalid", "1"].count("\n") > 60
-    assert "would overwrite a001/status.sh" in runs["clash", "1"]
+    assert "would overwrite a001/attach.sh" in runs["clash", "1"]
     with pytest.raises(Exception) as e:
         render_tree(load_specs([str(tmp_path / "res"), str(clash)]))
     assert e.value.message in runs["clash", "1"]
