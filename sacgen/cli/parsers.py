@@ -63,6 +63,24 @@ def count(lo: int, hi: int):
     return parse
 
 
+VERBOSE_HELP = ("on stderr: each ssh command line and the size of the program it carries, ssh's whole stderr, "
+                "and where the time went (also SAC_VERBOSE=1)")
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """-v/--verbose on PARSER and on every command under it: `sac -v agent status
+    x` and `sac agent status x -v` alike. Below the top it defaults to nothing at
+    all, so that it does not undo a -v given before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _verbose_everywhere(sub, top=False)
+    if top:
+        parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    else:
+        parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP, default=argparse.SUPPRESS)
+
+
 def _reservation_parsers(sub, prog_hint: str) -> None:
     book = sub.add_parser("book", help="book a reservation: submit its job and wait until it runs", formatter_class=RF,
                           epilog=f"examples:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
@@ -199,6 +217,7 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         rsub = res.add_subparsers(dest="verb", metavar="VERB")
         rsub.required = True
         _reservation_parsers(rsub, "sac reservations")
+    _verbose_everywhere(p)
     return p
 
 
@@ -214,6 +233,7 @@ def hpc_parser() -> argparse.ArgumentParser:
     rsub = res.add_subparsers(dest="verb", metavar="VERB")
     rsub.required = True
     _reservation_parsers(rsub, "scitex-hpc reservations")
+    _verbose_everywhere(p)
     return p
 
 

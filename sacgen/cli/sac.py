@@ -83,6 +83,7 @@ def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    remote.VERBOSE = bool(getattr(args, "verbose", False))
     try:
         return dispatch(args)
     except SacError as e:
