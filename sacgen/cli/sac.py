@@ -95,8 +95,17 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
+def _names(argv: list[str]) -> int:
+    """`sac __names KIND`, for the completion scripts: names from this machine only."""
+    from .completion import print_names
+
+    return print_names(argv[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__names"]:
+        return _names(argv)
     if argv[:1] == ["run"] and "--" in argv:
         # `sac run SCRIPT --host H -- ARG...`: everything after `--` is the
         # script's, wherever the options were (argparse would have taken the
@@ -115,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def hpc_main(argv: list[str] | None = None) -> int:
-    return _main(hpc_parser(), sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__names"]:
+        return _names(argv)
+    return _main(hpc_parser(), argv)
 
 
 def leave(status: int) -> None:
