@@ -28,12 +28,22 @@ def sac(cluster, sac_env, tmp_path):
         cluster.run(["scancel", "-n", ",".join(f"sac-res-{p}" for p in pools)])
 
 
-def blocker(cluster, jobs) -> str:
-    """A job that holds every node whole, running: a booking behind it pends."""
-    job = cluster.sbatch("-N", "2", "--exclusive", "--job-name=ux-blocker", "--wrap", "sleep 600")
-    jobs.append(job)
-    cluster.wait_job_state(job, "RUNNING", timeout=60)
-    return job
+def blockers(cluster, jobs) -> list[str]:
+    """Jobs that take every CPU still free (other jobs may hold some), running:
+    a booking behind them pends for Resources until they are cancelled."""
+    held = []
+    for line in cluster.run(["sinfo", "-N", "-h", "-o", "%N %C"], check=True).stdout.split("\n"):
+        if not line.strip():
+            continue
+        node, cpus = line.split()
+        idle = int(cpus.split("/")[1])
+        if idle and node not in (n for n, _ in held):
+            job = cluster.sbatch("-w", node, "-c", str(idle), "--job-name=ux-blocker", "--wrap", "sleep 600")
+            jobs.append(job)
+            held.append((node, job))
+    for _, job in held:
+        cluster.wait_job_state(job, "RUNNING", timeout=60)
+    return [job for _, job in held]
 
 
 class Lines:
@@ -85,7 +95,7 @@ class Terminal:
 
 def test_book_shows_its_pending_job_in_place_on_a_terminal_and_a_line_per_change_elsewhere(cluster, sac, jobs,
                                                                                              tmp_path):
-    held = blocker(cluster, jobs)
+    held = blockers(cluster, jobs)
     term = Terminal(tmp_path, sac.env)
     pool, plain = unique("uxtty"), unique("uxpipe")
     sac.pools += [pool, plain]
@@ -121,7 +131,7 @@ def test_book_shows_its_pending_job_in_place_on_a_terminal_and_a_line_per_change
             assert pending and cluster.job_state(submitted.group(1)) == "PENDING"
         finally:
             # The nodes free: both bookings run.
-            cluster.scancel(held)
+            cluster.scancel(*held)
         rest = err.rest()
         out = proc.stdout.read()
         assert proc.wait(timeout=60) == 0, rest
