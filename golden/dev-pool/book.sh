@@ -67,12 +67,23 @@ if [[ -z $job ]]; then
   [[ -n $job ]] || sac_fail "sbatch failed on $sac_host: ${out//$'\n'/ }"
 fi
 
-# Wait for the job's own "running" file, with a deadline (no squeue loop). An
-# empty line each second: once `sac` is gone (Ctrl-C, a closed terminal), it
-# meets a closed pipe and this script ends there, its lock with it.
-state=PENDING node="" ticks=0
+# Wait for the job's own "running" file, with a deadline. Progress lines for sac
+# to show as it waits: the job id at once, then its state and pending reason
+# whenever they change (squeue at most every 5 s). An empty line each second
+# besides: once `sac` is gone (Ctrl-C, a closed terminal), it meets a closed pipe
+# and this script ends there, its lock with it.
+sac_progress "{\"job_id\":$(sac_json "$job")}" || exit 1
+sac_slurm_v squeue squeue || squeue=""
+state=PENDING node="" ticks=0 seen=""
 deadline=$((SECONDS + wait_for))
 while ((SECONDS < deadline)); do
+  if ((ticks % 25 == 0)) && [[ -n $squeue ]] && now=$(unset "${!SQUEUE_@}"; "$squeue" -h -j "$job" -o '%T|%r' 2>/dev/null); then
+    now=${now%%$'\n'*}
+    if [[ -n $now && $now != "$seen" ]]; then
+      seen=$now
+      sac_progress "{\"job_id\":$(sac_json "$job"),\"state\":$(sac_json "${now%%|*}"),\"reason\":$(sac_json "${now#*|}")}" || exit 1
+    fi
+  fi
   ((++ticks % 5)) || printf '\n' || exit 1
   if [[ -e $dir/running.$job ]]; then
     state=RUNNING node=$(<"$dir/running.$job")
@@ -236,6 +247,14 @@ sac_json() {
 # A JSON string, or null when empty.
 sac_json_or_null() {
   if [[ -n $1 ]]; then sac_json "$1"; else printf 'null'; fi
+}
+
+# :lib/sac_progress.sh
+# sac_progress JSON: a progress line while a script waits, which sac shows as it
+# comes (the result line stays the last). Status non-zero once sac is gone (a
+# closed pipe): the caller ends there.
+sac_progress() {
+  printf '@sac-progress %s\n' "$1"
 }
 
 # :lib/sac_quote_v.sh

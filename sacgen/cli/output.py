@@ -83,3 +83,82 @@ def res_line(r: dict) -> str:
     extra += f", running tenants: {', '.join(tenants)}" if tenants else ""
     failed = f"; it ended before it served, {r['failed']}" if r.get("failed") else ""
     return f"{r['name']}: job {r.get('job_id') or '-'} {r.get('state')}{where} ({r.get('host')}{extra}){failed}"
+
+
+class BookProgress:
+    """What `book` shows while it waits, on stderr, from the progress lines of its
+    script: on a terminal one line, redrawn in place (the job, its state and
+    pending reason, the seconds waited), which goes once the wait is over; else a
+    line whenever the job, state or reason change. Called with each progress
+    object, and with None for each other line of output (one a second while it
+    waits), so the seconds count without a timer."""
+
+    def __init__(self, name: str, stream=None, tty: bool | None = None, clock=None):
+        import time
+
+        self.name = name
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = self._isatty() if tty is None else tty
+        self.clock = time.monotonic if clock is None else clock
+        self.started = self.clock()
+        self.job = self.state = self.reason = None
+        self.shown = ""  # the text on the line drawn in place ("": none)
+        self.said = None  # (job, state, reason) last said, off a terminal
+
+    def _isatty(self) -> bool:
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def __call__(self, event: dict | None) -> None:
+        if event is not None:
+            self.job = event.get("job_id") or self.job
+            if "state" in event:
+                self.state = event.get("state")
+                reason = event.get("reason")
+                self.reason = None if reason in (None, "", "None") else reason
+        if self.job is None:
+            return
+        if self.tty:
+            self._draw(self.text(with_time=True))
+        elif (self.job, self.state, self.reason) != self.said:
+            self.said = (self.job, self.state, self.reason)
+            self._write(self.text(with_time=False) + "\n")
+
+    def text(self, with_time: bool) -> str:
+        waited = int(self.clock() - self.started)
+        line = f"{self.name}: job {self.job}"
+        if self.state is None:
+            line += " submitted"
+        else:
+            line += f" {self.state}"
+            if self.reason:
+                line += f" ({self.reason})"
+        if with_time:
+            return line + f", waiting {waited} s"
+        return line if self.state is None else line + f" after {waited} s"
+
+    def _draw(self, text: str) -> None:
+        if text != self.shown:
+            self._write("\r\033[K" + text)
+            self.shown = text
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def end_line(self) -> None:
+        """End the line drawn in place, keeping it (before other lines come)."""
+        if self.shown:
+            self._write("\n")
+            self.shown = ""
+
+    def clear(self) -> None:
+        """Take the line drawn in place away (the wait is over, a result follows)."""
+        if self.shown:
+            self._write("\r\033[K")
+            self.shown = ""

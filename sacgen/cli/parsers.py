@@ -25,6 +25,17 @@ EPILOG = """examples:
   sac connect spartan                              # log in once (password, one-time code)
 """
 
+# What a shell completes for a positional or an option's value (cli.completion):
+# names known on this machine, files, or both. Choices complete by themselves.
+AGENTS, RESERVATIONS, FILES = "agents", "reservations", "files"
+
+
+def completes(action: argparse.Action, *kinds: str) -> argparse.Action:
+    """Mark ACTION's values as completing to KINDS (AGENTS, RESERVATIONS, FILES)."""
+    action.completes = kinds  # type: ignore[attr-defined]
+    return action
+
+
 def _columns() -> int:
     """The terminal's width, as shutil.get_terminal_size() tells it (COLUMNS, then
     the terminal, else 80)."""
@@ -77,6 +88,24 @@ def count(lo: int, hi: int):
     return parse
 
 
+VERBOSE_HELP = ("on stderr: each ssh command line and the size of the program it carries, ssh's whole stderr, "
+                "and where the time went (also SAC_VERBOSE=1)")
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """-v/--verbose on PARSER and on every command under it: `sac -v agent status
+    x` and `sac agent status x -v` alike. Below the top it defaults to nothing at
+    all, so that it does not undo a -v given before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _verbose_everywhere(sub, top=False)
+    if top:
+        parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    else:
+        parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP, default=argparse.SUPPRESS)
+
+
 def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
     """The verbs of `reservations` and, with LEASE, of `lease` (cancel for release,
     and exec and attach)."""
@@ -84,9 +113,9 @@ def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
                           epilog=f"examples:\n  {prog_hint} book dev-pool --host spartan --partition cascade \\\n"
                                  "      --cpus 8 --mem 32G --time 7-0 --tmux-server sac --persistent\n"
                                  f"  {prog_hint} book dev-pool/dev-pool.yaml      # a Reservation file says it all")
-    book.add_argument("name", metavar="NAME|FILE",
+    completes(book.add_argument("name", metavar="NAME|FILE",
                       help="the reservation's name, with the flags below; or a Reservation YAML file, "
-                           "which sets them all (its name is the file's stem)")
+                           "which sets them all (its name is the file's stem)"), FILES)
     book.add_argument("--host", help="ssh destination of the submission host (required with NAME)")
     book.add_argument("--partition")
     book.add_argument("--account")
@@ -97,14 +126,15 @@ def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
     book.add_argument("--tmux-server", metavar="S", help="run tmux -L S as the job's main process (tenants need it)")
     book.add_argument("--persistent", action="store_true", help="resubmit before walltime and relaunch the tenants")
     book.add_argument("--resubmit-before", metavar="SECONDS", help="lead time of the walltime signal (default 3600)")
-    book.add_argument("--hold-body", metavar="FILE", help="commands sourced in the job before the tmux server starts")
+    completes(book.add_argument("--hold-body", metavar="FILE",
+                                help="commands sourced in the job before the tmux server starts"), FILES)
     book.add_argument("--no-wait", action="store_true", help="return once submitted")
     book.add_argument("--wait-timeout", type=count(0, 7 * 86400), default=300, metavar="SECONDS",
                       help="how long to wait for the job to run, 0 to 604800 (default 300; 0: like --no-wait)")
     book.add_argument("--json", action="store_true")
     get = sub.add_parser("get", help="live state of a reservation", formatter_class=RF,
                          epilog=f"example:\n  {prog_hint} get dev-pool --json")
-    get.add_argument("name", metavar="NAME")
+    completes(get.add_argument("name", metavar="NAME"), RESERVATIONS)
     get.add_argument("--json", action="store_true")
     lst = sub.add_parser("list", help="every reservation booked from here", formatter_class=RF,
                          epilog=f"example:\n  {prog_hint} list")
@@ -112,13 +142,13 @@ def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
     ref = sub.add_parser("refresh", help="find the live job of the chain and update the cached id", formatter_class=RF,
                          epilog=f"examples:\n  {prog_hint} refresh dev-pool\n"
                                 f"  {prog_hint} refresh dev-pool --host spartan   # adopt one booked elsewhere")
-    ref.add_argument("name", metavar="NAME")
+    completes(ref.add_argument("name", metavar="NAME"), RESERVATIONS)
     ref.add_argument("--host", help="adopt a reservation booked from another machine")
     ref.add_argument("--json", action="store_true")
     end = "cancel" if lease else "release"
     rel = sub.add_parser(end, help="cancel the reservation's jobs (its tenants end with it)",
                          formatter_class=RF, epilog=f"example:\n  {prog_hint} {end} dev-pool")
-    rel.add_argument("name", metavar="NAME")
+    completes(rel.add_argument("name", metavar="NAME"), RESERVATIONS)
     rel.add_argument("--json", action="store_true")
     if lease:
         _lease_parsers(sub, prog_hint)
@@ -138,7 +168,7 @@ def _lease_parsers(sub, prog_hint: str) -> None:
                f"  {prog_hint} exec dev-pool --shell -- module list          # modules need a login shell\n"
                f"  {prog_hint} exec dev-pool --node n2 -- hostname\n"
                f"  {prog_hint} exec dev-pool --shell -- bash -c 'ls | wc -l'  # a pipeline is one bash -c")
-    ex.add_argument("name", metavar="NAME")
+    completes(ex.add_argument("name", metavar="NAME"), RESERVATIONS)
     ex.add_argument("--node", metavar="NODE", help="one of the job's nodes to run it on (default: its first)")
     ex.add_argument("--shell", action="store_true",
                     help="run it from a login shell on the node (bash -l), for modules and shell functions")
@@ -158,33 +188,33 @@ def _agent_parsers(asub) -> None:
     s = asub.add_parser("start", help="start agents (one ssh per host)", formatter_class=RF,
                         epilog="examples:\n  sac agent start head-spartan/head-spartan.yaml\n"
                                "  sac agent start dev-helper doc-builder\n  sac agent start --all --dry-run")
-    s.add_argument("targets", nargs="*", metavar="PATH|NAME")
+    completes(s.add_argument("targets", nargs="*", metavar="PATH|NAME"), AGENTS, FILES)
     s.add_argument("--all", action="store_true", help="every YAML found by discovery")
     s.add_argument("--dry-run", action="store_true", help="print what would be shipped; run nothing")
     s.add_argument("--force", action="store_true", help="runtime slurm: cancel a live job of the agent first")
     s.add_argument("--json", action="store_true")
     st = asub.add_parser("status", help="job chain, node and tmux pane of an agent", formatter_class=RF,
                          epilog="example:\n  sac agent status head-spartan --json")
-    st.add_argument("name", metavar="NAME")
+    completes(st.add_argument("name", metavar="NAME"), AGENTS)
     st.add_argument("--json", action="store_true")
     at = asub.add_parser("attach", help="attach your terminal to the agent's tmux session", formatter_class=RF,
                          epilog="example:\n  sac agent attach head-spartan     # detach with C-b d")
-    at.add_argument("name", metavar="NAME")
+    completes(at.add_argument("name", metavar="NAME"), AGENTS)
     lg = asub.add_parser("logs", help="last lines of the agent's pane (or its log once the session is gone)",
                          formatter_class=RF, epilog="example:\n  sac agent logs head-spartan -n 100")
-    lg.add_argument("name", metavar="NAME")
+    completes(lg.add_argument("name", metavar="NAME"), AGENTS)
     lg.add_argument("-n", "--lines", type=count(1, 100000), default=100, metavar="LINES",
                     help="how many lines, 1 to 100000 (default 100)")
     sp = asub.add_parser("stop", help="stop agents (runtime slurm: cancel the chain; tenant: kill the session)",
                          formatter_class=RF, epilog="examples:\n  sac agent stop head-spartan\n  sac agent stop --all")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    completes(sp.add_argument("names", nargs="*", metavar="NAME"), AGENTS)
     sp.add_argument("--all", action="store_true", help="every agent started from here")
     sp.add_argument("--json", action="store_true")
     mg = asub.add_parser("migrate", help="rewrite a runtime-slurm YAML into a tenant of a reservation",
                          formatter_class=RF, epilog="example:\n  sac agent migrate head-spartan/head-spartan.yaml "
                                                     "--reservation dev-pool")
-    mg.add_argument("file", metavar="FILE")
-    mg.add_argument("--reservation", required=True, metavar="POOL")
+    completes(mg.add_argument("file", metavar="FILE"), FILES)
+    completes(mg.add_argument("--reservation", required=True, metavar="POOL"), RESERVATIONS)
 
 
 def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -218,9 +248,9 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         epilog="examples:\n  sac run build/head-spartan/status.sh --host spartan\n"
                                "  sac run build/dev-helper/logs.sh --host spartan -- 200   # ARGs after --")
     if wants("run"):
-        rn.add_argument("script", metavar="SCRIPT")
+        completes(rn.add_argument("script", metavar="SCRIPT"), FILES)
         rn.add_argument("--host", required=True)
-        rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)")
+        completes(rn.add_argument("args", nargs="*", metavar="ARG", help="arguments for the script (after --)"), FILES)
 
     cn = sub.add_parser("connect", help="log in to a host once (password, one-time code); later commands share it",
                         formatter_class=RF,
@@ -254,6 +284,7 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         lsub = lease.add_subparsers(dest="verb", metavar="VERB")
         lsub.required = True
         _reservation_parsers(lsub, "sac lease", lease=True)
+    _verbose_everywhere(p)
     return p
 
 
@@ -281,6 +312,7 @@ def hpc_parser() -> argparse.ArgumentParser:
     rsub = res.add_subparsers(dest="verb", metavar="VERB")
     rsub.required = True
     _reservation_parsers(rsub, "scitex-hpc reservations")
+    _verbose_everywhere(p)
     return p
 
 
@@ -305,14 +337,14 @@ def sacgen_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check YAML files against the schema",
                        epilog="example:\n  sacgen validate examples/ my-agent.yaml",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    v.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories")
+    completes(v.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories"), FILES)
     b = sub.add_parser("build", help="write the bash artifacts (or --check them against a folder)",
                        epilog="examples:\n  sacgen build examples/ -o build/\n  sacgen build examples/ --check golden/",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    b.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories")
+    completes(b.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or directories"), FILES)
     g = b.add_mutually_exclusive_group(required=True)
-    g.add_argument("-o", "--output", metavar="OUT", help="write OUT/<name>/... and OUT/manifest.json")
-    g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs")
+    completes(g.add_argument("-o", "--output", metavar="OUT", help="write OUT/<name>/... and OUT/manifest.json"), FILES)
+    completes(g.add_argument("--check", metavar="GOLDEN", help="exit 1 with a unified diff if GOLDEN differs"), FILES)
     b.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                    help="processes that load, validate and render (default: one per CPU, fewer for few files)")
     s = sub.add_parser("schema", help="print the JSON Schema (self-contained: no reference to another file)",
@@ -321,13 +353,16 @@ def sacgen_parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=["Agent", "Reservation"], default="Agent")
     c = sub.add_parser("completion", help="print shell completion for sac, sacgen and scitex-hpc",
                        epilog="examples:\n  source <(sacgen completion bash)        # in ~/.bashrc\n"
-                              "  source <(sacgen completion zsh)         # in ~/.zshrc, after compinit",
+                              "  source <(sacgen completion zsh)         # in ~/.zshrc, after compinit\n"
+                              "  sacgen completion fish | source          # in ~/.config/fish/config.fish\n"
+                              "  sacgen completion tcsh > ~/.sacgen.tcsh  # then in ~/.tcshrc: source ~/.sacgen.tcsh",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("shell", choices=["bash", "zsh"])
+    c.add_argument("shell", choices=["bash", "zsh", "tcsh", "fish"])
     li = sub.add_parser("lint", help="run bash -n and shellcheck over every artifact of the YAMLs given",
                         epilog="example:\n  sacgen lint examples/",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    li.add_argument("paths", nargs="*", metavar="PATH", help="YAML files or directories (default: examples)")
+    completes(li.add_argument("paths", nargs="*", metavar="PATH",
+                              help="YAML files or directories (default: examples)"), FILES)
     return p
 
 

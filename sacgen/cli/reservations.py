@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..compile.model import ReservationSpec
 from ..errors import UsageError
-from ..run import reservations
+from ..run import remote, reservations
 from ..run.cache import load_specs
 from ..run.discovery import looks_like_path
 from ..run.registry import Registry
@@ -53,22 +53,32 @@ def _reservation_flags(args):
 def cmd_res_book(args) -> int:
     spec = _reservation_file(args) if looks_like_path(args.name) else _reservation_flags(args)
     wait = 0 if args.no_wait else args.wait_timeout
+    if not spec.tmux_server:
+        output.err(f"{spec.name}: booking without --tmux-server: tenants cannot run in it")
     if wait:
         print(f"booking {spec.name} on {spec.host}; waiting up to {wait} s for its job to run...", file=sys.stderr)
+    progress = output.BookProgress(spec.name)
     def interrupted(signum, frame):
         raise KeyboardInterrupt
     # A closed terminal (SIGHUP) or a kill (SIGTERM) while it waits is an
     # interruption too: the job may be queued, and must be remembered.
     before = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    remote.BEFORE_TRACE = progress.end_line
     try:
-        o = reservations.book(spec, wait)
+        o = reservations.book(spec, wait, progress)
     except KeyboardInterrupt:
+        progress.end_line()
         output.err(f"{spec.name}: interrupted; its job may be queued on {spec.host}: sac reservations get {spec.name} "
              f"shows it, sac reservations release {spec.name} cancels it")
         raise
     finally:
+        remote.BEFORE_TRACE = None
         for sig, handler in before.items():
             signal.signal(sig, handler)
+    if o.ok:
+        progress.clear()
+    else:
+        progress.end_line()
     if args.json:
         output.print_json({"name": spec.name, "host": spec.host, "ok": o.ok, **o.result,
                      "tmux_server": spec.tmux_server, "persistent": spec.persistent, "error": o.error or None})
@@ -78,8 +88,6 @@ def cmd_res_book(args) -> int:
         print(f"{spec.name}: booked, job {r.get('job_id')} {r.get('state')}{where} ({spec.host})")
         if r.get("state") != "RUNNING" and wait:
             print(f"{spec.name}: not running after {wait} s; check later with: sac reservations get {spec.name}")
-        if not spec.tmux_server:
-            print(f"{spec.name}: booked without --tmux-server: tenants cannot run in it")
     else:
         output.err(f"{spec.name}: {o.error}")
     return exit_status([o])

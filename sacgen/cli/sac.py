@@ -48,6 +48,9 @@ def _main(p: argparse.ArgumentParser, argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..run import remote  # the run stage, once a command is to run (not for --help)
+
+    remote.VERBOSE = bool(getattr(args, "verbose", False))
     try:
         return dispatch(args)
     except SacError as e:
@@ -59,8 +62,17 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
+def _names(argv: list[str]) -> int:
+    """`sac __names KIND`, for the completion scripts: names from this machine only."""
+    from .completion import print_names
+
+    return print_names(argv[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__names"]:
+        return _names(argv)
     if argv[:1] == ["run"] and "--" in argv:
         # `sac run SCRIPT --host H -- ARG...`: everything after `--` is the
         # script's, wherever the options were (argparse would have taken the
@@ -79,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def hpc_main(argv: list[str] | None = None) -> int:
-    return _main(hpc_parser(), sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__names"]:
+        return _names(argv)
+    return _main(hpc_parser(), argv)
 
 
 def leave(status: int) -> None:

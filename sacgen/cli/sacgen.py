@@ -21,11 +21,11 @@ def run(argv: list[str]) -> int:
     from ..compile.build import build, check_tree, render_tree
     from ..compile.schemas import standalone_schema
     from ..compile.specs import load_specs
-    from .completion import bash_script, zsh_script
+    from .completion import SCRIPTS
 
     try:
         if args.command == "completion":
-            sys.stdout.write(bash_script() if args.shell == "bash" else zsh_script())
+            sys.stdout.write(SCRIPTS[args.shell]())
             return 0
         if args.command == "lint":
             return _lint(args.paths or ["examples"])

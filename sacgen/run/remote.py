@@ -16,18 +16,58 @@ import re
 import shlex
 import stat
 import subprocess
+import sys
+import time
 from collections import namedtuple
+from collections.abc import Callable
 
 from ..compile.bashlib import library
 from ..compile.shell import words
 from ..errors import HostUnreachable, OperationFailed, UsageError
 
 RESULT = "@sac-result "
+# A line a script prints while it waits (book.sh: its job's state), read as it
+# comes: PROGRESS + a JSON object.
+PROGRESS = "@sac-progress "
 # The program's first line of output: seen, the host was reached and the
 # program began, whatever became of the connection afterwards.
 BEGIN = "@sac-begin"
 END = "@sac-end "
 LOCAL_HOSTS = ("localhost",)
+
+# -v / --verbose (cli.sac sets it) or SAC_VERBOSE=1: every ssh command line, the
+# size of the program it carries, ssh's whole stderr and where the time went,
+# on stderr. BEFORE_TRACE: called before a trace line is written (a display that
+# redraws one line in place ends it first).
+VERBOSE = False
+BEFORE_TRACE: Callable[[], None] | None = None
+
+
+def verbose() -> bool:
+    return VERBOSE or os.environ.get("SAC_VERBOSE", "").lower() not in ("", "0", "no", "off", "false")
+
+
+def trace(message: str) -> None:
+    """One or more lines on stderr, each marked `sac -v:`, when verbose."""
+    if not verbose():
+        return
+    if BEFORE_TRACE is not None:
+        BEFORE_TRACE()
+    for line in message.splitlines() or [""]:
+        sys.stderr.write(f"sac -v: {line}\n")
+    sys.stderr.flush()
+
+
+def shown(argv: list[str]) -> str:
+    """ARGV as a shell would take it, the base64 program it may carry in its
+    remote command shortened to its size."""
+    out = []
+    for word in argv:
+        m = re.fullmatch(r"(.*echo )([A-Za-z0-9+/=]{64,})( \| base64 -d.*)", word, re.S)
+        if m:
+            word = f"{m.group(1)}<program: {len(m.group(2))} bytes of base64>{m.group(3)}"
+        out.append(word)
+    return shlex.join(out)
 
 
 class Step(namedtuple("Step", "script args label env private", defaults=((), "", (), False))):
@@ -176,6 +216,7 @@ def _shared_path(host: str) -> list[str]:
 def shared_connection(host: str) -> bool:
     """Whether a shared connection to host is up (ssh -O check)."""
     argv = [*ssh_command(), *_shared_path(host), "-O", "check", "--", host]
+    trace(f"{host}: {shown(argv)}")
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL).returncode == 0
@@ -193,6 +234,7 @@ def open_shared_connection(host: str, persist: str) -> bool:
         return False
     argv = [*ssh_command(), "-o", "BatchMode=no", *_plain_options(), *path, "-o", "ControlMaster=yes",
             "-o", f"ControlPersist={persist}", "-T", "-x", "-a", "--", host, "true"]
+    trace(f"{host}: {shown(argv)}")
     rc = subprocess.call(argv)
     if rc == 255:
         raise HostUnreachable(f"cannot reach host {host} (ssh exit 255; its message is above)")
@@ -209,8 +251,9 @@ def close_shared_connection(host: str) -> bool:
     path = _shared_path(host)
     if not shared_connection(host):
         return False
-    subprocess.run([*ssh_command(), *path, "-O", "exit", "--", host], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [*ssh_command(), *path, "-O", "exit", "--", host]
+    trace(f"{host}: {shown(argv)}")
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return True
 
 
@@ -302,40 +345,115 @@ def _scratch():
     return tempfile.TemporaryFile()
 
 
-def run_batch(host: str, steps: list[Step], timeout: float | None = None) -> BatchResult:
-    """Run the steps on host in ONE connection; raise HostUnreachable if ssh failed."""
+def run_batch(host: str, steps: list[Step], timeout: float | None = None, progress=None) -> BatchResult:
+    """Run the steps on host in ONE connection; raise HostUnreachable if ssh failed.
+    The output is read as it comes: PROGRESS, if given, is called with the object
+    of each progress line, and with None for any other line (a script that waits
+    prints an empty one each second)."""
     payload = compose(steps).encode()
     stdin: bytes | None
     if host in LOCAL_HOSTS:
         argv, stdin = ["bash", "-l", "-s"], payload
+        trace(f"{host}: bash -l -s, without ssh")
     else:
         command, stdin = remote_command(payload, private=any(s.private for s in steps))
         argv = ssh_argv(host, command)
+        trace(f"{host}: {shown(argv)}")
+    trace(f"{host}: program {len(payload)} bytes, {len(steps)} step(s) ({', '.join(s.label for s in steps)}), "
+          + ("inside the command line" if stdin is None else "on stdin"))
+    started = time.monotonic()
     try:
         with _scratch() as err:
             # stderr to a file, not a pipe: an ssh connection master kept in the
             # background must not hold our pipe open.
-            if stdin is None:
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                      timeout=timeout)
-            else:
-                proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=err, timeout=timeout)
+            returncode, out, begun = _stream(argv, stdin, err, timeout, progress)
             err.seek(0)
             stderr = err.read().decode("utf-8", "replace")
     except FileNotFoundError:
         raise HostUnreachable(f"cannot reach {host}: {argv[0]} not found (check SAC_SSH)") from None
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"{host}: no answer within {timeout:.0f} s") from None
-    stdout = proc.stdout.decode("utf-8", "replace")
+    ended = time.monotonic()
+    stdout = out.decode("utf-8", "replace")
     parsed = parse(stdout, len(steps), [s.label for s in steps])
+    if verbose():
+        parsed_at = time.monotonic()
+        how = "ssh" if host not in LOCAL_HOSTS else "bash"
+        if begun is None:
+            times = f"{how} ran {ended - started:.3f} s and the program never began"
+        else:
+            times = (f"connect and login shell {begun - started:.3f} s, program {ended - begun:.3f} s, "
+                     f"parse {parsed_at - ended:.3f} s")
+        trace(f"{host}: {how} exit {returncode}; {times}")
+        trace(f"{host}: {how}'s stderr: " + ("(empty)" if not stderr.strip() else f"{len(stderr.splitlines())} "
+                                               "line(s):\n" + "\n".join("  " + ln for ln in stderr.splitlines())))
     lost = ""
-    if proc.returncode == 255 and host not in LOCAL_HOSTS and any(s.status is None for s in parsed):
+    if returncode == 255 and host not in LOCAL_HOSTS and any(s.status is None for s in parsed):
         why = last_line(stderr) or "ssh failed (exit 255)"
         if BEGIN in stdout.splitlines():
             lost = f"the connection to {host} broke while sac's script ran there ({why}): what it did is not known"
         elif all(s.status is None for s in parsed):
             raise HostUnreachable(f"cannot reach host {host}: {why}")
-    return BatchResult(host, proc.returncode, parsed, stdout, stderr, lost)
+    return BatchResult(host, returncode, parsed, stdout, stderr, lost)
+
+
+_BEGIN_LINE = (BEGIN + "\n").encode()
+_PROGRESS = PROGRESS.encode()
+
+
+def _stream(argv: list[str], stdin: bytes | None, err, timeout: float | None, progress):
+    """Run ARGV, STDIN on its stdin, and read its stdout line by line as it comes.
+    Returns (exit status, stdout, when the program's first line came or None).
+    An interruption (Ctrl-C, or a signal made one) ends the command and goes on."""
+    import threading  # (subprocess imports it already: no cost)
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=err)
+    timer = None
+    expired = []
+    try:
+        if timeout is not None:
+            def expire():
+                expired.append(True)
+                proc.kill()
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+        if stdin is not None:
+            def feed():
+                try:
+                    proc.stdin.write(stdin)  # type: ignore[union-attr]
+                    proc.stdin.close()  # type: ignore[union-attr]
+                except OSError:  # it ended without reading it all: its exit status tells
+                    pass
+            threading.Thread(target=feed, daemon=True).start()
+        chunks, begun = [], None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            chunks.append(line)
+            if begun is None and line == _BEGIN_LINE:
+                begun = time.monotonic()
+            if progress is not None:
+                event = None
+                if line.startswith(_PROGRESS):
+                    try:
+                        event = json.loads(line[len(_PROGRESS):])
+                    except ValueError:
+                        pass
+                progress(event if isinstance(event, dict) else None)
+        returncode = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if expired:
+        raise subprocess.TimeoutExpired(argv, timeout or 0)
+    return returncode, b"".join(chunks), begun
 
 
 def program_output(stdout: str) -> str:
@@ -360,8 +478,11 @@ def run_interactive(host: str, script: str, args: tuple = ()) -> int:
     """Run one script with the user's terminal (attach). Returns its exit status."""
     program = f"set -- {words(args)}\n{script}" if args else script
     if host in LOCAL_HOSTS:
+        trace(f"{host}: bash -l -c <program: {len(program.encode())} bytes>")
         return subprocess.call(["bash", "-l", "-c", program])
-    rc = subprocess.call(ssh_argv(host, interactive_command(program), tty=True))
+    argv = ssh_argv(host, interactive_command(program), tty=True)
+    trace(f"{host}: {shown(argv)}")
+    rc = subprocess.call(argv)
     if rc == 255:
         raise HostUnreachable(f"cannot reach host {host} (ssh exit 255)")
     return rc

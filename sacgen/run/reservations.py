@@ -47,11 +47,14 @@ def _reservation_record_spec(name: str, rec: dict) -> ReservationSpec:
     return reservation_from_data(name, rec.get("source") or "(registry)", data)
 
 
-def book(spec: ReservationSpec, wait_seconds: int) -> Outcome:
+def book(spec: ReservationSpec, wait_seconds: int, progress=None) -> Outcome:
+    """Submit the reservation's job and wait up to WAIT_SECONDS for it to run.
+    PROGRESS: called as the wait goes on (run.remote.run_batch)."""
     Registry().check_writable("booked")
     try:
         (o,) = steps.run_grouped([Item(spec.name, spec.host, Step(artifact(spec, "book.sh"), (str(wait_seconds),),
-                                                            spec.name, private=spec.hold_body is not None))])
+                                                            spec.name, private=spec.hold_body is not None))],
+                                 progress=progress)
     except KeyboardInterrupt:
         # Interrupted (while it waited for the job to run, most likely): its job
         # may be queued. Known here, `get` finds it and `release` cancels it.

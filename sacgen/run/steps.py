@@ -57,17 +57,17 @@ class Outcome:
         return "Outcome(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
-def run_grouped(items: list[Item]) -> list[Outcome]:
+def run_grouped(items: list[Item], progress=None) -> list[Outcome]:
     """One connection per host, its items' steps in order; an outcome per item.
     Hosts that cannot be reached give outcomes with unreachable=True; the others
-    still run."""
+    still run. PROGRESS: see run.remote.run_batch."""
     by_host: dict[str, list[Item]] = {}
     for item in items:
         by_host.setdefault(item.host, []).append(item)
     out: list[Outcome] = []
     for host, group in by_host.items():
         try:
-            batch = run_batch(host, [i.step for i in group])
+            batch = run_batch(host, [i.step for i in group], progress=progress)
         except HostUnreachable as e:
             out.extend(Outcome(i.name, host, False, error=e.message, unreachable=True, kind=i.kind) for i in group)
             continue

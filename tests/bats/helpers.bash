@@ -353,25 +353,30 @@ if [[ -e $d/squeue.fail ]]; then
   echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2
   exit 1
 fi
-name="" fmt=""
+name="" fmt="" job=""
 while (($#)); do
   case $1 in
     -n|--name) name=$2; shift 2 ;;
     --name=*) name=${1#*=}; shift ;;
     -o|--format) fmt=$2; shift 2 ;;
-    -u|--user|-j|--jobs|-p|-t) shift 2 ;;
+    -j|--jobs) job=$2; shift 2 ;;
+    -u|--user|-p|-t) shift 2 ;;
     *) shift ;;
   esac
 done
 case $fmt in
   '%i|%T|%N|%L|%r') with_name=0 ;;
   '%j|%i|%T|%N|%L|%r') with_name=1 ;;  # one squeue for a whole batch (sac list)
+  '%T|%r') with_name=2 ;;  # one job's state and reason (book.sh while it waits)
   *) echo "squeue stub: unexpected format '$fmt'" >&2; exit 1 ;;
 esac
 [[ -r $d/squeue.state ]] || exit 0
 while IFS='|' read -r n rest; do
   [[ -n $n ]] || continue
-  if ((with_name)); then printf '%s|%s\n' "$n" "$rest"
+  if ((with_name == 2)); then
+    IFS='|' read -r id state _ _ reason <<<"$rest"
+    [[ $id != "$job" ]] || printf '%s|%s\n' "$state" "$reason"
+  elif ((with_name)); then printf '%s|%s\n' "$n" "$rest"
   elif [[ -z $name || $n == "$name" ]]; then printf '%s\n' "$rest"; fi
 done <"$d/squeue.state"
 [[ ! -e $d/slurm.warn ]] || cat "$d/slurm.warn" >&2

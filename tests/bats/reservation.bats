@@ -201,6 +201,24 @@ start_reservation() {
   jcheck '.ok == true and .job_id == "200" and .state == "RUNNING" and .node == "node9"'
 }
 
+@test "book.sh while it waits: the job id at once, then its state and reason on each change, as progress lines" {
+  (bash "$RES_BUILT/book.sh" 30 >"$SAC_T/book.out" 2>&1 3>&-; echo "$?" >"$SAC_T/book.rc") &
+  SAC_WRAPPERS+=("$!")
+  wait_for 5 grep -qxF '@sac-progress {"job_id":"200","state":"PENDING","reason":"Dependency"}' "$SAC_T/book.out"
+  assert_eq "$(grep -m1 '^@sac-progress ' "$SAC_T/book.out")" '@sac-progress {"job_id":"200"}'
+  # The reason changes: said once more (squeue is asked every 5 s, not more).
+  sed -i 's/^sac-res-rpool|200|PENDING|(null)|1:00:00|Dependency$/sac-res-rpool|200|PENDING|(null)|1:00:00|Resources/' "$STUB/squeue.state"
+  wait_for 12 grep -qxF '@sac-progress {"job_id":"200","state":"PENDING","reason":"Resources"}' "$SAC_T/book.out"
+  assert_eq "$(grep -c '^@sac-progress ' "$SAC_T/book.out")" 3
+  (($(grep -c -- '-j 200' "$STUB/squeue.log") <= 3))
+  echo node9 >"$RESDIR/running.200"
+  wait_for 8 is_file "$SAC_T/book.rc"
+  assert_eq "$(<"$SAC_T/book.rc")" 0
+  output=$(<"$SAC_T/book.out")
+  result_json
+  jcheck '.ok == true and .job_id == "200" and .state == "RUNNING"'
+}
+
 @test "book.sh when the reservation is already live: refuses, no sbatch" {
   squeue_add sac-res-rpool 301 RUNNING node1
   run bash "$RES_BUILT/book.sh" 0

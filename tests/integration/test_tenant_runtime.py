@@ -170,7 +170,7 @@ def test_troubleshooting_messages(cluster, sac, stub, tmp_path):
 
     # Booked without a tmux server.
     pool, r = book(cluster, sac, prog="sac")
-    assert "without --tmux-server" in r.stdout
+    assert f"sac: {pool}: booking without --tmux-server: tenants cannot run in it\nbooking {pool}" in r.stderr
     assert sac.json("reservations", "get", pool)["extras"] == {"tmux_server": None}
     name = unique("notmux")
     r = sac("agent", "start", tenant(cluster, sac, stub, name, pool))

@@ -161,7 +161,7 @@ def _remote(monkeypatch, **result):
     """Every step answers `result` (ok), or fails as ssh would with unreachable=True."""
     from sacgen.run import steps
 
-    def fake(items):
+    def fake(items, progress=None):
         if result.get("unreachable"):
             return [steps.Outcome(i.name, i.host, False, {}, f"cannot reach host {i.host}: refused", unreachable=True,
                                   kind=i.kind) for i in items]
@@ -228,7 +228,7 @@ def test_start_refuses_an_agent_running_elsewhere_than_its_yaml_now_says_and_run
                                     "job_id": "41"}},
         "reservations": {"dev-pool": {"host": "spartan"}}}))
     ran = []
-    monkeypatch.setattr(steps, "run_grouped", lambda items: ran.extend(items) or [])
+    monkeypatch.setattr(steps, "run_grouped", lambda items, progress=None: ran.extend(items) or [])
     path = str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")
     code, out, err = _sac(["agent", "start", path])
     assert code == 1 and ran == []
@@ -255,7 +255,7 @@ def test_book_interrupted_while_it_waits_is_remembered_so_that_get_and_release_r
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
 
-    def interrupted(items):
+    def interrupted(items, progress=None):
         if how == "ctrl-c":
             raise KeyboardInterrupt
         os.kill(os.getpid(), getattr(signal, how))
@@ -283,7 +283,7 @@ def test_counts_out_of_range_are_usage_errors_and_run_nothing(argv, bad, tmp_pat
     from sacgen.run import steps
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
-    monkeypatch.setattr(steps, "run_grouped", lambda items: pytest.fail("ran something"))
+    monkeypatch.setattr(steps, "run_grouped", lambda items, progress=None: pytest.fail("ran something"))
     from sacgen.cli.parsers import sac_parser as parser
 
     _, code, _, err = _outcome(parser(argv), argv)
@@ -296,7 +296,7 @@ def test_a_name_given_twice_to_stop_is_stopped_once(tmp_path, monkeypatch):
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
     (tmp_path / "state.json").write_text(json.dumps({"agents": {"a": {"runtime": "slurm", "host": "h"}}}))
     ran = []
-    monkeypatch.setattr(steps, "run_grouped", lambda items: ran.extend(items) or [
+    monkeypatch.setattr(steps, "run_grouped", lambda items, progress=None: ran.extend(items) or [
         steps.Outcome(n, h, True, {"cancelled": ["5"]}) for n, h, *_ in items])
     code, out, _ = _sac(["agent", "stop", "a", "a"])
     assert code == 0 and [i.name for i in ran] == ["a"] and out == "a: cancelled job(s) 5 on h\n"
@@ -402,7 +402,7 @@ def test_an_agent_stopped_or_failed_to_start_is_still_found_by_its_name(tmp_path
     # A start that fails on the cluster: its logs are to be found by name too.
     from sacgen.run import steps
 
-    monkeypatch.setattr(steps, "run_grouped", lambda items: [
+    monkeypatch.setattr(steps, "run_grouped", lambda items, progress=None: [
         steps.Outcome(n, h, False, {"ok": False}, f"pre_agent hook not found; see: sac agent logs {n}")
         for n, h, *_ in items])
     (tmp_path / "home" / "state.json").unlink()
@@ -451,7 +451,7 @@ def test_dry_run_prints_exactly_the_program_start_sends(tmp_path, monkeypatch):
 
     sent = {}
 
-    def fake_batch(host, steps, timeout=None):
+    def fake_batch(host, steps, timeout=None, progress=None):
         sent[host] = remote.compose(steps)
         raise HostUnreachable(f"cannot reach host {host}: test")
     monkeypatch.setattr(steps, "run_batch", fake_batch)
@@ -503,7 +503,7 @@ def test_book_takes_a_reservation_file_and_refuses_flags_beside_it(tmp_path, mon
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path / "home"))
     booked = []
-    monkeypatch.setattr(reservations, "book", lambda spec, wait: booked.append((spec, wait)) or steps.Outcome(
+    monkeypatch.setattr(reservations, "book", lambda spec, wait, progress=None: booked.append((spec, wait)) or steps.Outcome(
         spec.name, spec.host, True, {"job_id": "9", "state": "RUNNING", "node": "n1"}))
     pool = ROOT / "examples" / "dev-pool" / "dev-pool.yaml"
     code, out, err = _sac(["reservations", "book", str(pool), "--wait-timeout", "20"])
@@ -632,7 +632,7 @@ def test_a_runtime_slurm_agent_found_already_running_is_adopted(tmp_path, monkey
     from .conftest import ROOT
 
     monkeypatch.setenv("SAC_HOME", str(tmp_path))
-    monkeypatch.setattr(steps, "run_grouped", lambda items: [steps.Outcome(n, h, False, {"already": True, "job_id": "77"},
+    monkeypatch.setattr(steps, "run_grouped", lambda items, progress=None: [steps.Outcome(n, h, False, {"already": True, "job_id": "77"},
                         "agent head-spartan is already running (job 77 RUNNING); stop it first or use --force")
                         for n, h, *_ in items])
     code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "head-spartan" / "head-spartan.yaml")])

@@ -141,7 +141,7 @@ def test_tenant_scripts_go_by_the_reservation_job_sac_last_saw_running(monkeypat
 
     seen = []
 
-    def fake_run_grouped(items):
+    def fake_run_grouped(items, progress=None):
         seen.extend(items)
         out = []
         for name, host, _step, _ in items:
@@ -181,7 +181,7 @@ def test_status_records_a_reservation_as_found_only_on_its_host_and_unless_reboo
             name: {"runtime": "slurm-tenant", "host": agent_host, "reservation": "dev-pool"}}}))
 
     def answer(result, during=None):
-        def fake(items):
+        def fake(items, progress=None):
             if during:
                 during()
             return [steps.Outcome(n, h, True, dict(result, reservation="dev-pool")) for n, h, *_ in items if n == name]
