@@ -5,6 +5,8 @@ reservation sees the reservation's GPUs."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 
 import pytest
@@ -60,7 +62,7 @@ def running_job(cluster, sac, name, other_than=()):
         if st["state"] == "RUNNING" and st["session_alive"] and st["job_id"] not in other_than:
             return st["job_id"]
         return None
-    return cluster.wait_for(ok, 60, f"agent {name} RUNNING with a live session")
+    return cluster.wait_for(ok, 120, f"agent {name} RUNNING with a live session")
 
 
 def test_gpu_agent_runs_on_the_fast_node_and_its_successor_keeps_its_resources(cluster, sac, stub):
@@ -68,16 +70,30 @@ def test_gpu_agent_runs_on_the_fast_node_and_its_successor_keeps_its_resources(c
     path = agent_yaml(cluster, sac, stub, name, gres="gpu:1", constraint="fast", mail_type="END,FAIL",
                       mail_user=cluster.user,
                       extra_directives=[f"--comment={HOSTILE_COMMENT}", "--gres-flags=enforce-binding"])
-    r = sac("agent", "start", path)
-    assert r.returncode == 0, r.stderr
-    first = running_job(cluster, sac, name)
+    # sbatch takes SBATCH_* of the environment over the script's lines: set in
+    # the login shell (and so in the job, whose trap submits the successor),
+    # they must not change what the YAML asks for.
+    bashrc = cluster.home / ".bashrc"
+    assert not bashrc.exists()
+    bashrc.write_text("export SBATCH_GRES=gpu:2 SBATCH_CONSTRAINT=slow\n")
+    pw = pwd.getpwnam(cluster.user)
+    os.chown(bashrc, pw.pw_uid, pw.pw_gid)
+    try:
+        r = sac("agent", "start", path)
+        assert r.returncode == 0, r.stderr
+        first = running_job(cluster, sac, name)
+        check_and_resubmit(cluster, sac, name, first)
+    finally:
+        bashrc.unlink()
 
-    def check(job):
+
+def check_and_resubmit(cluster, sac, name, first):
+    def check(job, running=True):
         shown = show_job(cluster, job)
         assert "Features=fast" in shown, shown
         assert re.search(r"TresPerNode=(gres:)?gpu:1\b", shown), shown
         assert f"MailUser={cluster.user} MailType=END,FAIL" in shown, shown
-        assert squeue_field(cluster, job, "%N") == "n1"
+        assert squeue_field(cluster, job, "%N") == ("n1" if running else "")
         # The comment travelled through YAML, the #SBATCH line and sbatch's parser.
         assert squeue_field(cluster, job, "%k") == HOSTILE_COMMENT
 
@@ -90,7 +106,7 @@ def test_gpu_agent_runs_on_the_fast_node_and_its_successor_keeps_its_resources(c
     chain = lambda: cluster.run(["squeue", "-h", "-n", f"sac-{name}", "-o", "%i"]).stdout.split()  # noqa: E731
     cluster.wait_for(lambda: len(chain()) == 2, 15, "a successor in the queue")
     (successor,) = [j for j in chain() if j != first]
-    check(successor)
+    check(successor, running=False)
     cluster.scancel(first)  # as walltime would end it
     assert running_job(cluster, sac, name, other_than=(first,)) == successor
     check(successor)
