@@ -116,7 +116,8 @@ def _constraints(node: dict, schemas: _Schemas, base: dict) -> str:
             if "pattern" in alt:
                 out.append(f"string pattern {_code(alt['pattern'])}")
             if "minimum" in alt and "maximum" in alt:
-                out.append(f"integer {alt['minimum']} to {alt['maximum']} (minutes)")
+                unit = f" ({alt['x-unit']})" if "x-unit" in alt else ""
+                out.append(f"integer {alt['minimum']} to {alt['maximum']}{unit}")
     return "; ".join(out)
 
 

@@ -128,6 +128,16 @@ def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
     book.add_argument("--resubmit-before", metavar="SECONDS", help="lead time of the walltime signal (default 3600)")
     completes(book.add_argument("--hold-body", metavar="FILE",
                                 help="commands sourced in the job before the tmux server starts"), FILES)
+    book.add_argument("--gpus", metavar="N|TYPE:N", help="GPUs of the allocation (sbatch --gpus); tenants see them")
+    book.add_argument("--gres", metavar="LIST", help="generic resources per node, e.g. gpu:1 or gpu:a100:2")
+    book.add_argument("--constraint", metavar="FEATURES", help="node features the allocation needs, e.g. fast")
+    book.add_argument("--nodelist", metavar="NODES", help="nodes the allocation must be on, e.g. n1 or n[1-2]")
+    book.add_argument("--exclude", metavar="NODES", help="nodes the allocation must not be on")
+    book.add_argument("--exclusive", action="store_true", help="the allocation has its node to itself")
+    book.add_argument("--mail-type", metavar="EVENTS", help="when SLURM sends mail, e.g. END or BEGIN,FAIL")
+    book.add_argument("--mail-user", metavar="ADDRESS", help="who SLURM mails")
+    book.add_argument("--extra", dest="extra_directives", action="append", metavar="--OPTION[=VALUE]",
+                      help="a further sbatch option, written with = (--extra=--comment=lab); repeatable")
     book.add_argument("--no-wait", action="store_true", help="return once submitted")
     book.add_argument("--wait-timeout", type=count(0, 7 * 86400), default=300, metavar="SECONDS",
                       help="how long to wait for the job to run, 0 to 604800 (default 300; 0: like --no-wait)")

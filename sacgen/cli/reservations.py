@@ -46,7 +46,7 @@ def _reservation_flags(args):
             why = getattr(e, "strerror", None) or e
             raise UsageError(f"--hold-body: cannot read {args.hold_body}: {why}") from None
     fields = {key: getattr(args, key) for key in reservations.RES_FLAG}
-    fields.update(persistent=args.persistent or None, hold_body=hold)
+    fields.update(persistent=args.persistent or None, exclusive=args.exclusive or None, hold_body=hold)
     return reservations.reservation_spec(args.name, fields)
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
+from . import sbatch
 from .model import DEFAULT_RESUBMIT_BEFORE, RESERVATION_JOB_PREFIX, is_name, slurm_time_seconds
 from .schemacheck import Unsupported, compile_schema, plain
 from .schemas import KINDS, ecma_pattern, format_path, load_schema
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 # Job resources a tenant must not set: the reservation owns them.
 TENANT_FORBIDDEN = ("partition", "account", "qos", "cpus_per_task", "mem", "time_limit",
-                    "auto_resubmit", "resubmit_before", "host")
+                    "auto_resubmit", "resubmit_before", "host", "gpus", "gres", "constraint", "nodelist",
+                    "exclude", "exclusive", "mail_type", "mail_user", "extra_directives")
 
 # Variables bash will not let a script set: `export UID=...` fails.
 READONLY_ENV = ("BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID")
@@ -227,7 +229,20 @@ def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -
     spec = data.get("spec")
     if not isinstance(spec, dict):
         return out
+
+    def directives(where: tuple, fields) -> None:
+        """Each extra directive that the schema took: not an option sac or a field owns."""
+        words = fields.get("extra_directives") if isinstance(fields, dict) else None
+        if not isinstance(words, list) or not accepted(where):
+            return
+        for i, word in enumerate(words):
+            if isinstance(word, str) and accepted(where + (i,)):
+                why = sbatch.problem(word, kind)
+                if why:
+                    add(where + (i,), why)
+
     if kind == "Reservation":
+        directives(("spec", "extra_directives"), spec)
         server = spec.get("tmux_server")
         if isinstance(server, str) and accepted(("spec", "tmux_server")) and server.startswith(AGENT_TMUX_PREFIX):
             agent = server[len(AGENT_TMUX_PREFIX):]
@@ -264,6 +279,7 @@ def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -
                 add(("spec", "slurm", key), f"not allowed for runtime: slurm-tenant ({what}); "
                                             f"set it when booking the reservation")
         return out
+    directives(("spec", "slurm", "extra_directives"), slurm)
     if "reservation" in slurm:
         add(("spec", "slurm", "reservation"), "only for runtime: slurm-tenant "
                                               "(runtime: slurm submits its own job)")

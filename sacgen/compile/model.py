@@ -25,6 +25,20 @@ DEFAULT_RESUBMIT_BEFORE = 3600
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+# The resource fields that agents (spec.slurm) and reservations (spec) share,
+# each an sbatch option but extra_directives (a tuple of option words).
+RESOURCE_DEFAULTS: dict = dict(gpus=None, gres=None, constraint=None, nodelist=None, exclude=None,
+                               exclusive=None, mail_type=None, mail_user=None, extra_directives=())
+
+
+def _resources(fields: dict) -> dict:
+    """The resource fields of FIELDS (spec.slurm, or a reservation's spec)."""
+    out = {k: fields.get(k, d) for k, d in RESOURCE_DEFAULTS.items()}
+    out["gpus"] = _str_or_none(out["gpus"])
+    out["extra_directives"] = tuple(out["extra_directives"])
+    return out
+
+
 def _record(name: str, required: str, **defaults: object) -> Any:
     """An immutable record type (a namedtuple): the REQUIRED fields, then the
     fields with DEFAULTS, in the order given."""
@@ -35,7 +49,7 @@ class AgentSpec(_record("AgentSpec", "name source runtime model",  # type: ignor
                         command=DEFAULT_COMMAND, flags=(), env=(), workdir=None, host=None, partition=None,
                         account=None, qos=None, cpus_per_task=None, mem=None, time_limit=None,
                         auto_resubmit=True, resubmit_before=DEFAULT_RESUBMIT_BEFORE, pre_agent=None,
-                        reservation=None)):
+                        reservation=None, **RESOURCE_DEFAULTS)):
     """runtime: "slurm" or "slurm-tenant"; env: ((KEY, value), ...) in file order."""
 
     __slots__ = ()
@@ -54,7 +68,7 @@ class AgentSpec(_record("AgentSpec", "name source runtime model",  # type: ignor
 class ReservationSpec(_record("ReservationSpec", "name source host",  # type: ignore[misc]
                               partition=None, account=None, qos=None, cpus=None, mem=None, time=None,
                               tmux_server=None, persistent=False, resubmit_before=DEFAULT_RESUBMIT_BEFORE,
-                              hold_body=None)):
+                              hold_body=None, **RESOURCE_DEFAULTS)):
     __slots__ = ()
     kind = "Reservation"
 
@@ -91,6 +105,7 @@ def agent_from_data(name: str, source: str, data: dict) -> AgentSpec:
         resubmit_before=slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
         pre_agent=hooks.get("pre_agent"),
         reservation=slurm.get("reservation"),
+        **_resources(slurm),
     )
 
 
@@ -110,6 +125,7 @@ def reservation_from_data(name: str, source: str, data: dict) -> ReservationSpec
         persistent=spec.get("persistent", False),
         resubmit_before=spec.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
         hold_body=spec.get("hold_body"),
+        **_resources(spec),
     )
 
 

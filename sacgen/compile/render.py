@@ -17,7 +17,7 @@ import jinja2
 
 from .. import __version__
 from ..paths import cache_folder, fingerprint, private, template_dir
-from . import bashlib, shell
+from . import bashlib, sbatch, shell
 from .model import AgentSpec, ReservationSpec, Spec, slurm_time_seconds
 
 
@@ -90,6 +90,8 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         words=shell.words,
         directive=shell.directive,
+        directive_option=shell.directive_option,
+        sbatch_overrides=lambda spec: shell.idents(sbatch.overridden_env(spec)),
         ident=shell.ident,
         comment=shell.comment,
         heredoc=shell.heredoc,
@@ -209,12 +211,12 @@ RESERVATION_SCRIPTS = ("book.sh", "status.sh", "release.sh", "exec.sh", "attach.
 
 
 def render_reservation(spec: ReservationSpec) -> list[Artifact]:
-    sbatch = render_reservation_sbatch(spec)
+    script = render_reservation_sbatch(spec)
     hold_body = spec.hold_body
     if hold_body is not None and not hold_body.endswith("\n"):
         hold_body += "\n"
-    context = dict(spec=spec, reservation_sbatch=sbatch, hold_body=hold_body)
-    out = [Artifact("reservation.sbatch", sbatch)]
+    context = dict(spec=spec, reservation_sbatch=script, hold_body=hold_body)
+    out = [Artifact("reservation.sbatch", script)]
     for name in RESERVATION_SCRIPTS:
         out.append(Artifact(name, _render(f"reservation/{name}.jinja", **context)))
     return sorted(out, key=lambda a: a.name)

@@ -23,7 +23,8 @@ from .schemas import ecma_pattern
 
 # Keywords that never make data invalid.
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "default",
-                          "examples", "deprecated", "readOnly", "writeOnly", "x-error", "x-type-error"})
+                          "examples", "deprecated", "readOnly", "writeOnly", "x-error", "x-type-error",
+                          "x-unit"})
 _SCALARS = (str, int, float, bool, type(None))
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 import shlex
 
-_SAFE_DIRECTIVE = re.compile(r"[A-Za-z0-9_.:@%+=,/-]+")
+# Printable ASCII but for what sbatch's reading of an #SBATCH line gives a
+# meaning (whitespace, quotes, backslash, `#`): such a value stands as it is.
+_SAFE_DIRECTIVE = re.compile(r"[\x21\x24-\x26\x28-\x5b\x5d-\x7e]+")
+_OPTION = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_-]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -46,13 +49,38 @@ def finalize(value) -> str:
 
 
 def directive(value) -> Shell:
-    """A value inside an #SBATCH line. sbatch parses those lines itself, not the
-    shell, so quoting cannot help: the schema admits only plain characters and this
-    asserts it."""
+    """A value inside an #SBATCH line, as sbatch reads those lines (not the shell).
+
+    sbatch splits an #SBATCH line into words at whitespace, ends it at a `#`,
+    takes a quote (' or ") up to the same quote again as part of the word, and a
+    backslash as "the next character as it is", inside quotes too (but it cannot
+    keep whitespace outside quotes). So a value of printable ASCII without those
+    is written as it is, and any other in single quotes, with a backslash before each
+    backslash and single quote in it: sbatch reads back the value byte for byte.
+    A line break or other control character cannot be in one line: the schema
+    refuses it first, and this asserts it."""
     text = str(value)
-    if not _SAFE_DIRECTIVE.fullmatch(text):
+    if _SAFE_DIRECTIVE.fullmatch(text):
+        return Shell(text)
+    if not text or _CONTROL.search(text):
         raise ValueError(f"value {text!r} cannot be placed in an #SBATCH line")
-    return Shell(text)
+    return Shell("'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'")
+
+
+def directive_option(word) -> Shell:
+    """One option word for an #SBATCH line, `--name` or `--name=value` (as the
+    schema admits extra_directives): the name as it is, the value as directive()
+    writes it."""
+    text = str(word)
+    name, eq, value = text.partition("=")
+    if not _OPTION.fullmatch(name):
+        raise ValueError(f"{text!r} is not an --option word")
+    return Shell(name + eq + directive(value)) if eq and value else Shell(name + eq)
+
+
+def idents(values) -> Shell:
+    """Shell variable names, space-separated (each checked, never quoted)."""
+    return Shell(" ".join(ident(v) for v in values))
 
 
 def ident(value) -> Shell:

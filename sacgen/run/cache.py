@@ -99,6 +99,7 @@ def _spec_to_json(s) -> str:
 
 def _spec_from_json(text: str):
     kind, fields = json.loads(text)
+    fields["extra_directives"] = tuple(fields.get("extra_directives", ()))
     if kind == "Agent":
         fields["flags"] = tuple(fields["flags"])
         fields["env"] = tuple((k, v) for k, v in fields["env"])

@@ -10,6 +10,7 @@ said, as a tenant) before it replaces the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -38,9 +39,56 @@ def walltime(value) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
+def gres_counts(gres: str | None, gpus=None) -> dict[tuple[str, str | None], int]:
+    """{(name, type or None): count} of a schema-checked `gres` list and `gpus`
+    value (gpus: N or TYPE:N, GPUs of the whole job; gres: per node, COUNT 1 when
+    left out). A count with a unit (mps:100K) is multiplied out."""
+    out: dict[tuple[str, str | None], int] = {}
+
+    def count(text: str) -> int:
+        unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}.get(text[-1:], 1)
+        return int(text[:-1] if unit > 1 else text) * unit
+
+    for item in gres.split(",") if gres else ():
+        name, *rest = item.split(":")
+        n = count(rest.pop()) if rest and re.fullmatch(r"[1-9][0-9]*[KMGT]?", rest[-1]) else 1
+        kind = rest[0] if rest else None
+        out[(name, kind)] = out.get((name, kind), 0) + n
+    if gpus is not None:
+        gpu_type, _, gpu_count = str(gpus).rpartition(":")
+        key = ("gpu", gpu_type or None)
+        out[key] = max(out.get(key, 0), int(gpu_count))
+    return out
+
+
+def _gres_text(name: str, kind: str | None, n: int) -> str:
+    return f"{name}:{kind}:{n}" if kind else f"{name}:{n}"
+
+
+def resource_problems(agent: AgentSpec, spec: dict) -> list[str]:
+    """GPUs (and other GRES) and node features the agent asks for that the
+    reservation SPEC (its registry record) does not have. A typed need is met
+    only by that type; an untyped one by any type. Constraints are compared as
+    written (an expression cannot be decided without the cluster's nodes)."""
+    out = []
+    need = gres_counts(agent.gres, agent.gpus)
+    have = gres_counts(spec.get("gres"), spec.get("gpus"))
+    for (name, kind), n in sorted(need.items(), key=str):
+        got = sum(c for (hn, hk), c in have.items() if hn == name and (kind is None or hk == kind))
+        if got < n:
+            what = f"{n} {name}" + (f" of type {kind}" if kind else "")
+            offer = ", ".join(_gres_text(*k, c) for k, c in sorted(have.items(), key=str)) or "none"
+            out.append(f"needs {what} (GRES), the reservation has {offer}")
+    if agent.constraint and agent.constraint != spec.get("constraint"):
+        theirs = spec.get("constraint")
+        out.append(f"needs nodes with constraint {agent.constraint}, the reservation's are "
+                   + (f"{theirs}" if theirs else "not constrained"))
+    return out
+
+
 def fit_problems(agent: AgentSpec, res: dict) -> list[str]:
     spec = res.get("spec") or {}
-    out = []
+    out = resource_problems(agent, spec)
     if agent.cpus_per_task and spec.get("cpus") and agent.cpus_per_task > spec["cpus"]:
         out.append(f"needs {agent.cpus_per_task} CPUs, the reservation has {spec['cpus']}")
     if agent.mem and spec.get("mem") and mem_mb(agent.mem) > mem_mb(spec["mem"]):

@@ -19,7 +19,10 @@ from .steps import Item, Outcome
 
 RES_FLAG = {"host": "--host", "partition": "--partition", "cpus": "--cpus", "mem": "--mem", "time": "--time",
             "tmux_server": "--tmux-server", "persistent": "--persistent", "hold_body": "--hold-body",
-            "resubmit_before": "--resubmit-before", "account": "--account", "qos": "--qos"}
+            "resubmit_before": "--resubmit-before", "account": "--account", "qos": "--qos",
+            "gpus": "--gpus", "gres": "--gres", "constraint": "--constraint", "nodelist": "--nodelist",
+            "exclude": "--exclude", "exclusive": "--exclusive", "mail_type": "--mail-type",
+            "mail_user": "--mail-user", "extra_directives": "--extra"}
 
 
 def reservation_spec(name: str, fields: dict) -> ReservationSpec:
@@ -34,7 +37,8 @@ def reservation_spec(name: str, fields: dict) -> ReservationSpec:
     if problems:
         lines = []
         for p in problems:
-            flag = RES_FLAG.get(p.field.split(".")[-1], p.field) if p.field.startswith("spec.") else "NAME"
+            field = p.field.split(".")[-1].split("[")[0]
+            flag = RES_FLAG.get(field, p.field) if p.field.startswith("spec.") else "NAME"
             hint = "; give a shorter --resubmit-before (seconds)" if "resubmit lead" in p.message else ""
             lines.append(f"sac: {flag}: {p.message}{hint}")
         raise UsageError("\n".join(lines)[len("sac: "):])
@@ -74,7 +78,7 @@ def book(spec: ReservationSpec, wait_seconds: int, progress=None) -> Outcome:
 
 
 def _record_booking(reg: dict, spec: ReservationSpec, result: dict) -> None:
-    fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) is not None}
+    fields = {k: getattr(spec, k) for k in RES_FLAG if getattr(spec, k) not in (None, ())}
     reg["reservations"][spec.name] = {
         "host": spec.host, "job_id": result.get("job_id"), "state": result.get("state"),
         "node": result.get("node"), "tmux_server": spec.tmux_server, "persistent": spec.persistent,

@@ -446,7 +446,7 @@ def test_dry_run_prints_exactly_the_program_start_sends(tmp_path, monkeypatch):
     assert code == 0 and err == "", err
     plans = {p["host"]: p for p in json.loads(out)}
     spartan = plans["spartan"]
-    assert sorted(spartan["agents"]) == ["dev-helper", "doc-builder", "head-spartan", "test-runner"]
+    assert sorted(spartan["agents"]) == ["dev-helper", "doc-builder", "gpu-trainer", "head-spartan", "test-runner"]
     assert "export SAC_LAUNCH_BATCH=" in spartan["program"]
 
     sent = {}
@@ -468,7 +468,7 @@ def test_a_folder_starts_its_agents_and_passes_over_its_reservations(tmp_path, m
     _remote(monkeypatch, job_id="7", reservation="dev-pool", node="n1")
     code, out, err = _sac(["agent", "start", str(ROOT / "examples"), "--json"])
     names = sorted(o["name"] for o in json.loads(out))
-    assert names == ["dev-helper", "doc-builder", "every-field", "head-spartan", "test-runner"], (out, err)
+    assert names == ["dev-helper", "doc-builder", "every-field", "gpu-trainer", "head-spartan", "test-runner"], (out, err)
     # A Reservation named on its own is refused; a folder with nothing else in it too.
     code, _, err = _sac(["agent", "start", str(ROOT / "examples" / "dev-pool" / "dev-pool.yaml"), "--dry-run"])
     assert code == 2 and "dev-pool.yaml: is a Reservation; book it with `sac reservations book`" in err
@@ -489,10 +489,11 @@ def test_start_all_starts_what_it_can_when_a_reservation_is_not_known_here(tmp_p
     assert "head-spartan: submitted job 7 on spartan" in out and "every-field: submitted job 7" in out
     for name in ("dev-helper", "doc-builder", "test-runner"):
         assert f"{name}: reservation 'dev-pool' is not known here; book it with" in err
-    assert out.endswith("started 2, already running 0, failed 3\n")
-    assert set(json.loads((tmp_path / "state.json").read_text())["agents"]) == {"head-spartan", "every-field"}
+    assert out.endswith("started 3, already running 0, failed 3\n")
+    assert set(json.loads((tmp_path / "state.json").read_text())["agents"]) == {"head-spartan", "every-field",
+                                                                                "gpu-trainer"}
     code, out, err = _sac(["agent", "start", "--all", "--dry-run"])
-    assert code == 1 and "# sac would run this on spartan (one ssh connection, 1 agent(s)):" in out
+    assert code == 1 and "# sac would run this on spartan (one ssh connection, 2 agent(s)):" in out
     assert err.count("would not start: reservation 'dev-pool' is not known here") == 3
 
 

@@ -69,7 +69,7 @@ def test_bash_completes_names_choices_and_files(world, tmp_path):
     assert complete(s, "sacgen", "schema", "--kind", "", env=world) == ["Agent", "Reservation"]
     assert complete(s, "sacgen", "completion", "", env=world) == ["bash", "zsh", "tcsh", "fish"]
     # An option's value is no command word: what follows is still the command's.
-    assert complete(s, "sac", "reservations", "book", "--host", "agent", "--no", env=world) == ["--no-wait"]
+    assert complete(s, "sac", "reservations", "book", "--host", "agent", "--no-w", env=world) == ["--no-wait"]
     # -v on every command.
     assert "--verbose" in complete(s, "sac", "agent", "logs", "--", env=world)
     # agent start: names and files.
@@ -159,7 +159,7 @@ needs_tcsh = pytest.mark.skipif(shutil.which("tcsh") is None and not os.environ.
     ("sac agent st", ["start", "status", "stop"]),
     ("sac agent status ", ["alpha", "bravo", "charlie", "delta"]),
     ("sac reservations book p --t", ["--time", "--tmux-server"]),
-    ("sac reservations book --host agent --no", ["--no-wait"]),
+    ("sac reservations book --host agent --no-w", ["--no-wait"]),
     ("sac agent migrate x.yaml --reservation ", ["dev-pool", "lab-pool"]),
     ("scitex-hpc reservations get ", ["dev-pool", "lab-pool"]),
     ("scitex-hpc reservations ", ["book", "get", "list", "refresh", "release"]),

@@ -12,7 +12,8 @@ from sacgen.compile.render import environment
 from sacgen.paths import template_dir
 
 TEMPLATES = sorted(Path(template_dir()).rglob("*.jinja"))
-KNOWN_FILTERS = {"words", "directive", "ident", "comment", "heredoc", "home", "program", "number"}
+KNOWN_FILTERS = {"words", "directive", "directive_option", "sbatch_overrides", "ident", "comment", "heredoc",
+                 "home", "program", "number"}
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
@@ -22,7 +23,7 @@ def test_template_never_quotes_a_value_itself(path):
         assert not re.search(r"""['"]\{\{|\}\}['"]""", line), f"{path.name}:{n}: a value inside quotes: {line}"
         assert "|safe" not in line and "Markup" not in line and "autoescape" not in line, f"{path.name}:{n}"
         if line.startswith("#SBATCH") and "{{" in line:
-            assert "|directive" in line, f"{path.name}:{n}: #SBATCH values go through |directive"
+            assert "|directive" in line, f"{path.name}:{n}: #SBATCH values go through |directive(_option)"
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
@@ -41,9 +42,12 @@ def test_finalize_makes_every_printed_value_one_word():
 
 
 def test_filters_refuse_what_cannot_be_placed():
-    for bad in ("a b", "x'y", "$(id)", "a\nb"):
+    for bad in ("a\nb", "a\tb", "", "x\x7f"):
         with pytest.raises(ValueError):
             shell.directive(bad)
+    for bad in ("-J", "--", "--a b", "--x\ny=1", "comment=x"):
+        with pytest.raises(ValueError):
+            shell.directive_option(bad)
     for bad in ("1A", "A-B", "a b", ""):
         with pytest.raises(ValueError):
             shell.ident(bad)

@@ -220,7 +220,7 @@ def test_every_value_is_a_bare_word_or_in_a_comment(path):
     for (pos, expr), (_, where) in zip(exprs, contexts):
         line = text.splitlines()[line_no(text, pos) - 1].strip()
         if where == "COMMENT":
-            if _outer_filter(expr) not in ("comment", "directive"):
+            if _outer_filter(expr) not in ("comment", "directive", "directive_option"):
                 bad.append(f"{path.name}:{line_no(text, pos)}: a value in a comment without |comment: {line}")
         elif where != "NORMAL":
             bad.append(f"{path.name}:{line_no(text, pos)}: a value inside {where} quotes: {line}")
@@ -297,7 +297,7 @@ def test_sbatch_lines_use_directive(path):
         exprs = EXPR.findall(line)
         assert "{%" not in line, f"{path.name}:{n}: a tag inside an #SBATCH line"
         for expr in exprs:
-            assert _outer_filter(expr) == "directive", f"{path.name}:{n}: {line}"
+            assert _outer_filter(expr) in ("directive", "directive_option"), f"{path.name}:{n}: {line}"
     if path.name.endswith(".sbatch.jinja"):
         assert sbatch_lines >= 5
 
@@ -349,9 +349,57 @@ def test_undefined_is_an_error():
         from_string("echo {{ nope }}").render()
 
 
-@pytest.mark.parametrize("value", ["a b", "a'b", 'a"b', "$(id)", "`id`", "a;b", "", "a\tb", "é",
-                                   "a\nb", "\nx", "a\\b", "*", "a#b"])
-def test_directive_refuses_what_sbatch_would_misread(value):
+def sbatch_arguments(line: str) -> list[str]:
+    """The words sbatch 22.05 reads from one #SBATCH line (src/sbatch/opt.c,
+    _get_argument): split at whitespace outside quotes, ' or " quote up to the
+    same quote, a backslash takes the next character as it is (also inside
+    quotes; outside, it cannot keep whitespace), an unquoted # ends the line."""
+    assert line.startswith("#SBATCH")
+    s, i, out = line[len("#SBATCH"):], 0, []
+    while True:
+        while i < len(s) and s[i].isspace():
+            i += 1
+        if i >= len(s):
+            return out
+        arg, quote, escape = "", "", False
+        while i < len(s) and (quote or not s[i].isspace()):
+            c = s[i]
+            if escape:
+                escape = False
+            elif c == "\\":
+                escape, i = True, i + 1
+                continue
+            elif quote:
+                if c == quote:
+                    quote, i = "", i + 1
+                    continue
+            elif c in "'\"":
+                quote, i = c, i + 1
+                continue
+            elif c == "#":
+                i = len(s)
+                break
+            arg += c
+            i += 1
+        assert not quote, f"sbatch: unmatched {quote} in {line!r}"
+        if arg:
+            out.append(arg)
+        if i >= len(s):
+            return out
+
+
+@pytest.mark.parametrize("value", ["a b", "a'b", 'a"b', "$(id)", "`id`", "a;b", "é ✓", "a\\b", "*", "a#b",
+                                   "'", '"', "\\", "x\\", "\\'", "#", " lead", "trail ", "it's a \"x\" #1 \\n"])
+def test_directive_reaches_sbatch_as_written(value):
+    """Whatever the schema lets through comes back from sbatch's reading of the
+    line byte for byte, as one word."""
+    assert sbatch_arguments(f"#SBATCH --comment={shell.directive(value)}") == [f"--comment={value}"]
+    word = shell.directive_option(f"--comment={value}")
+    assert sbatch_arguments(f"#SBATCH {word}") == [f"--comment={value}"]
+
+
+@pytest.mark.parametrize("value", ["", "a\tb", "a\nb", "\nx", "x\x7f", "a\rb"])
+def test_directive_refuses_what_cannot_be_on_one_line(value):
     with pytest.raises(ValueError):
         shell.directive(value)
 
