@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from ..errors import SacError
+from ..errors import SacError, UsageError
 from .parsers import hpc_parser, sac_parser
 
 
@@ -21,8 +21,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.group in ("agent", "list"):
         from . import agents
 
-        if args.group == "list":
+        if args.group == "list" and args.watch is None:
             return agents.cmd_list(args)
+        if args.group == "list" or args.verb in ("send", "wait"):
+            from . import talk
+
+            if args.group == "list":
+                if args.json:
+                    raise UsageError("--watch draws a table: it does not go with --json")
+                return talk.watch(args.watch)
+            return talk.cmd_agent_send(args) if args.verb == "send" else talk.cmd_agent_wait(args)
         return {"start": agents.cmd_agent_start, "status": agents.cmd_agent_status,
                 "attach": agents.cmd_agent_attach, "logs": agents.cmd_agent_logs, "stop": agents.cmd_agent_stop,
                 "migrate": agents.cmd_agent_migrate}[args.verb](args)
