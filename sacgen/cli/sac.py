@@ -80,7 +80,30 @@ def main(argv: list[str] | None = None) -> int:
         args = sac_parser(argv).parse_args(before)
         args.args = [*args.args, *after]
         return _run(args)
+    if argv[:2] == ["agent", "send"]:
+        return _run(_send_args(argv))
     return _main(sac_parser(argv), argv)
+
+
+def _send_args(argv: list[str]) -> argparse.Namespace:
+    """`sac agent send NAME [TEXT]` with its options anywhere (`send x --no-enter
+    TEXT`): argparse takes both positionals at their first word, so the words it
+    leaves are the rest of them."""
+    p = sac_parser(argv)
+    args, extra = p.parse_known_args(argv)
+    words = [w for w in (args.name, args.text) if w is not None]
+    literal = False
+    for w in extra:
+        if w == "--" and not literal:
+            literal = True
+        elif w.startswith("-") and w != "-" and not literal:
+            p.error(f"unrecognized arguments: {w}")
+        else:
+            words.append(w)
+    if len(words) > 2:
+        p.error(f"unrecognized arguments: {' '.join(words[2:])}")
+    args.name, args.text = (words + [None, None])[:2]
+    return args
 
 
 def hpc_main(argv: list[str] | None = None) -> int:
