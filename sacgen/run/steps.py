@@ -11,8 +11,8 @@ import enum
 import os
 import time
 from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import HostUnreachable, OperationFailed, UsageError
 from .cache import artifact
@@ -58,7 +58,7 @@ class Outcome:
         return "Outcome(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
-def run_grouped(items: list[Item], runner: Callable[[str, list[Step]], BatchResult] = run_batch) -> list[Outcome]:
+def run_grouped(items: list[Item], runner: Callable[[str, list[Step]], BatchResult] | None = None) -> list[Outcome]:
     """One connection per host, its items' steps in order; an outcome per item.
     Hosts that cannot be reached give outcomes with unreachable=True; the others
     still run. RUNNER(host, steps) runs one host's steps (default: a connection
@@ -69,7 +69,7 @@ def run_grouped(items: list[Item], runner: Callable[[str, list[Step]], BatchResu
     out: list[Outcome] = []
     for host, group in by_host.items():
         try:
-            batch = runner(host, [i.step for i in group])
+            batch = (runner or run_batch)(host, [i.step for i in group])
         except HostUnreachable as e:
             out.extend(Outcome(i.name, host, False, error=e.message, unreachable=True, kind=i.kind) for i in group)
             continue

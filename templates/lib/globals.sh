@@ -9,4 +9,4 @@ sac_host=${HOSTNAME:-}
 # The helpers named *_v set the variable named first instead of printing, so that
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
-chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why="" activity=""
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""

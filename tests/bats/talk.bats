@@ -108,12 +108,14 @@ HOSTILE=$'it\'s "quoted" $(touch PWNED) `id` back\\slash\n-- second line\ttab\n 
   result_json
   jcheck '.not_running == true'
   # The pane's own program has no child: a shell (or session.sh) with no agent.
+  # (A session beside it keeps the server up when that one is killed.)
+  tmux -L sac-tk new-session -d -s _keep "exec sleep 300" 3>&-
   tmux -L sac-tk new-session -d -s sac-tk -x 80 -y 20 "exec sleep 300" 3>&-
   run bash "$SLURM_BUILT/send.sh" 1 "hello"
   [ "$status" -eq 1 ]
   result_json
   jcheck '.not_running == true and (.error | contains("runs no agent"))'
-  tmux -L sac-tk kill-server
+  tmux -L sac-tk kill-session -t =sac-tk
   claude_session sac-tk sac-tk
   printf 'ended %s\n' "$(date +%s)" >"$DIR/activity"
   run bash "$SLURM_BUILT/send.sh" 1 "hello"
