@@ -111,7 +111,20 @@ deadline_wait 40 "demo-head's successor" \
 run scitex-hpc reservations refresh demo-pool
 run sac list
 
-step "7. Stop everything, release the reservation"
+step "7. Talk to agents without attaching: send, the ACTIVITY column, wait"
+run sac agent send dev-helper "hello from sac agent send"
+deadline_wait 15 "the answer" bash -c 'sac agent logs dev-helper -n 5 | grep -q "you said: hello from sac agent send"'
+run sac agent logs dev-helper -n 5
+if sac agent status dev-helper --json | grep -q '"activity": "'; then
+  # The agent's hooks record what it does: wait for the answer to a message.
+  run sac agent send dev-helper "and a second message"
+  run sac agent wait dev-helper --until idle --timeout 60
+fi
+run sac list
+run sac agent send test-runner quit
+run sac agent wait test-runner --until ended --timeout 60
+
+step "8. Stop everything, release the reservation"
 run sac agent stop --all
 run sac reservations release demo-pool
 deadline_wait 20 "an empty queue" bash -c "[ -z \"\$($SAC_SSH $SAC_TEST_HOST squeue -h -n $names)\" ]"

@@ -66,7 +66,11 @@ sac_obj_v result name:s "$name" runtime:s slurm job_id:n "$job" state:s "$state"
   node_state:n "$node_state" time_left:n "${time_left:-}" reason:n "${reason:-}" session_alive:r "$alive" \
   pane_command:n "$pane" jobs:r "[$jobs_json]" reservation:r null error:n "$error" \
   last_job:n "$last_job" last_exit:r "$last_exit" stopped:r "$stopped"
-sac_result "$result"
+# What the agent is doing (its hooks' file) and when it was last sent a message:
+# files in its folder, read here on the login node.
+activity=""  # (set by sac_activity_v)
+sac_activity_v activity "$sac_root/agents/$name"
+sac_result "${result%\}},$activity}"
 }
 
 # :helpers -- the functions main calls, each from sacgen's templates/lib
@@ -84,6 +88,27 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+
+# :lib/sac_activity_v.sh
+# sac_activity_v VAR DIR: what the agent whose folder is DIR was last doing, read
+# from two files there (no step, no squeue): `activity` ("STATE EPOCH", written
+# by the agent's hooks: working, idle, waiting or ended, and since when) and
+# `sent` ("EPOCH": when `sac agent send` last typed to it). VAR is the JSON
+# members activity, activity_epoch and sent_epoch (null where a file is missing
+# or not of that form).
+sac_activity_v() {
+  local sac_a="" sac_e=null sac_s=null sac_line=""
+  if [[ -r $2/activity ]] && IFS= read -r sac_line <"$2/activity" \
+    && [[ $sac_line =~ ^(working|idle|waiting|ended)\ ([0-9]{1,12})$ ]]; then
+    sac_a=${BASH_REMATCH[1]} sac_e=$((10#${BASH_REMATCH[2]}))
+  fi
+  sac_line=""
+  if [[ -r $2/sent ]] && IFS= read -r sac_line <"$2/sent" && [[ $sac_line =~ ^([0-9]{1,12})$ ]]; then
+    sac_s=$((10#${BASH_REMATCH[1]}))
+  fi
+  [[ -z $sac_a ]] || sac_a="\"$sac_a\""
+  printf -v "$1" '"activity":%s,"activity_epoch":%s,"sent_epoch":%s' "${sac_a:-null}" "$sac_e" "$sac_s"
+}
 
 # :lib/sac_chain_v.sh
 # sac_chain_v VAR NAME: the jobs of one chain (all share a job name) in VAR, one

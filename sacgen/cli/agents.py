@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from ..errors import UsageError
 from ..run import agents
@@ -94,12 +95,9 @@ def cmd_list(args) -> int:
     elif not outcomes:
         print("no agents running that were started from here (sac agent start PATH)")
     else:
-        rows = [["NAME", "RUNTIME", "HOST", "JOB", "STATE", "NODE", "SESSION", "RESERVATION"]]
-        for o in outcomes:
-            r = o.result
-            alive = {True: "alive", False: "dead", None: "?"}[r.get("session_alive")]
-            rows.append([o.name, r.get("runtime") or "?", o.host or "?", r.get("job_id") or "-", r.get("state") or "?",
-                         r.get("node") or "-", alive, r.get("reservation") or "-"])
+        now = time.time()
+        rows = [output.LIST_HEADER] + [output.list_row(dict(o.result, name=o.name, host=o.host), now)
+                                       for o in outcomes]
         print(output.table(rows))
     output.err_failed(outcomes, "could not ask: ")
     return exit_status(outcomes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 
 def err(msg: str) -> None:
@@ -22,10 +23,16 @@ def print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True))
 
 
+# What a result carries for sac itself, not for the user (raw epochs: the ISO
+# times are printed; _*: what `wait` noted).
+_INTERNAL = ("text_b64", "activity_epoch", "sent_epoch")
+
+
 def status_fields(r: dict) -> dict:
-    keys = ("name", "runtime", "host", "job_id", "state", "node", "session_alive", "reservation")
+    keys = ("name", "runtime", "host", "job_id", "state", "node", "session_alive", "reservation", "activity",
+            "activity_since")
     out = {k: r.get(k) for k in keys}
-    out.update({k: v for k, v in r.items() if k not in out and k != "text_b64"})
+    out.update({k: v for k, v in r.items() if k not in out and k not in _INTERNAL and not k.startswith("_")})
     if out.get("reason") == "None":  # squeue's word for a job waiting on nothing
         out["reason"] = None
     return out
@@ -61,11 +68,49 @@ def describe_status(r: dict) -> str:
     session = {True: f"alive ({r.get('pane_command') or '?'})", False: "not running",
                None: "unknown"}[alive]
     lines.append(f"  session: {session}")
+    if alive:
+        lines.append(f"  activity: {activity_words(r)}")
+    if r.get("sent_at"):
+        lines.append(f"  last sent: {r['sent_at']}")
     if len(r.get("jobs") or []) > 1:
         lines.append("  chain: " + ", ".join(f"{j['job_id']} {j['state']}" for j in r["jobs"]))
     if r.get("error"):
         lines.append(f"  note: {r['error']}")
     return "\n".join(lines)
+
+
+LIST_HEADER = ["NAME", "RUNTIME", "HOST", "JOB", "STATE", "NODE", "SESSION", "ACTIVITY", "SINCE", "RESERVATION"]
+
+
+def age(seconds: float) -> str:
+    """A duration, short: 42s, 5m, 3h, 2d (never negative: clocks differ)."""
+    s = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def list_row(r: dict, now: float) -> list[str]:
+    """One row of `sac list` (LIST_HEADER) for status result R, at time NOW."""
+    alive = {True: "alive", False: "dead", None: "?"}[r.get("session_alive")]
+    since = r.get("activity_epoch")
+    return [r.get("name") or "?", r.get("runtime") or "?", r.get("host") or "?", r.get("job_id") or "-",
+            r.get("state") or "?", r.get("node") or "-", alive, r.get("activity") or "-",
+            age(now - since) if r.get("activity") and isinstance(since, int) else "-", r.get("reservation") or "-"]
+
+
+def activity_words(r: dict, now: float | None = None) -> str:
+    """What the agent is doing, in words: `idle for 5m (since 2025-05-01T12:00:00Z)`,
+    or why that is not known."""
+    act, since = r.get("activity"), r.get("activity_epoch")
+    if act and isinstance(since, int):
+        return f"{act} for {age((time.time() if now is None else now) - since)} (since {r.get('activity_since')})"
+    if r.get("state") == "UNKNOWN":
+        return "not known: could not ask"
+    if r.get("session_alive") is not True:
+        return "not known: no live session"
+    return "not known: its hooks have written no activity"
 
 
 def table(rows: list[list[str]]) -> str:

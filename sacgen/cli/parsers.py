@@ -17,11 +17,14 @@ EPILOG = """examples:
   sac agent status head-spartan                    # job chain + tmux pane state
   sac agent attach head-spartan                    # your terminal in its tmux (C-b d detaches)
   sac agent logs head-spartan -n 100               # last lines of its pane
+  sac agent send head-spartan "run the tests"      # type a message into it
+  sac agent wait head-spartan --until idle         # until it has answered
   sac agent stop head-spartan                      # cancel its jobs
   sac reservations book dev-pool --host spartan --cpus 8 --mem 32G --time 7-0 \\
       --tmux-server sac --persistent
   sac agent start --all                            # every discovered YAML, one ssh per host
-  sac list
+  sac list                                         # who is working, idle, waiting
+  sac list --watch                                 # the same, redrawn every 5 s
   sac connect spartan                              # log in once (password, one-time code)
 """
 
@@ -104,6 +107,22 @@ def _verbose_everywhere(parser: argparse.ArgumentParser, top: bool = True) -> No
         parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     else:
         parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP, default=argparse.SUPPRESS)
+
+
+# The special keys `sac agent send --key` takes (tmux's names), besides C-a..C-z,
+# M-a..M-z and F1..F12.
+SEND_KEYS = ("Enter", "Escape", "Tab", "BTab", "BSpace", "Space", "Up", "Down", "Left", "Right", "Home", "End",
+             "PageUp", "PageDown", "IC", "DC")
+
+
+def send_key(text: str) -> str:
+    """An argparse type: a key `sac agent send --key` may press."""
+    ok = (text in SEND_KEYS or (len(text) == 3 and text[:2] in ("C-", "M-") and "a" <= text[2] <= "z")
+          or (text[:1] == "F" and text[1:].isdigit() and text[1:2] != "0" and 1 <= int(text[1:]) <= 12))
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a key sac sends (keys: {' '.join(SEND_KEYS)}, "
+                                         "C-a ... C-z, M-a ... M-z, F1 ... F12)")
+    return text
 
 
 def _reservation_parsers(sub, prog_hint: str, lease: bool = False) -> None:
@@ -220,6 +239,41 @@ def _agent_parsers(asub) -> None:
     completes(sp.add_argument("names", nargs="*", metavar="NAME"), AGENTS)
     sp.add_argument("--all", action="store_true", help="every agent started from here")
     sp.add_argument("--json", action="store_true")
+    sd = asub.add_parser("send", help="type a message (or keys) into an agent, without attaching", formatter_class=RF,
+                         description="Type TEXT into the agent's pane and press Enter, as one paste: a text of\n"
+                                     "several lines arrives as one message. TEXT - reads standard input (one\n"
+                                     "final newline dropped). Quotes, $, backslashes and unicode arrive as they\n"
+                                     "are; control characters other than tab and newline are refused. A text\n"
+                                     "that starts with - goes after --. The time is recorded on the cluster, so\n"
+                                     "that `sac agent wait --until idle` waits for the answer to this message.",
+                         epilog="examples:\n  sac agent send head-spartan \"run the tests and fix what fails\"\n"
+                                "  sac agent send head-spartan - < task.md\n"
+                                "  sac agent send head-spartan --key Escape          # interrupt its turn\n"
+                                "  sac agent send head-spartan --no-enter -- \"-draft\"  # type, do not submit\n"
+                                "  sac agent send --all \"git pull first\"\n\n"
+                                f"keys: {' '.join(SEND_KEYS)} C-a ... C-z M-a ... M-z F1 ... F12")
+    completes(sd.add_argument("name", nargs="?", metavar="NAME", help="the agent (left out with --all)"), AGENTS)
+    sd.add_argument("text", nargs="?", metavar="TEXT|-", help="what to type; - reads standard input")
+    sd.add_argument("--all", action="store_true", help="every running agent started from here")
+    sd.add_argument("--no-enter", action="store_true", help="type the text, but do not press Enter")
+    sd.add_argument("--key", nargs="+", action="extend", default=[], metavar="KEY", type=send_key,
+                    help="special keys, after the text (and its Enter), by tmux's names: Escape C-c Up Enter ...")
+    sd.add_argument("--json", action="store_true")
+    wt = asub.add_parser("wait", help="wait until agents are idle, waiting for you, or ended", formatter_class=RF,
+                         description="Return once every agent named has reached the state: idle (its turn is\n"
+                                     "over) or waiting (it needs you), entered after the last `sac agent send`\n"
+                                     "to it; or ended (no job or session left). Asks every --interval seconds\n"
+                                     "over one kept-open connection per host. Exit 0 when all have, 1 on\n"
+                                     "timeout (or when an agent ended before it became idle or waiting).",
+                         epilog="examples:\n  sac agent send x \"run the tests\" && sac agent wait x --until idle "
+                                "--timeout 3600 && sac agent logs x -n 50\n"
+                                "  sac agent wait a b c --until waiting\n  sac agent wait x --until ended")
+    completes(wt.add_argument("names", nargs="+", metavar="NAME"), AGENTS)
+    wt.add_argument("--until", required=True, choices=["idle", "waiting", "ended"])
+    wt.add_argument("--timeout", type=count(0, 365 * 86400), metavar="SECONDS", help="give up after this long (exit 1)")
+    wt.add_argument("--interval", type=count(1, 3600), default=5, metavar="SECONDS",
+                    help="how often to ask, 1 to 3600 (default 5)")
+    wt.add_argument("--json", action="store_true", help="print each agent's last status as JSON")
     mg = asub.add_parser("migrate", help="rewrite a runtime-slurm YAML into a tenant of a reservation",
                          formatter_class=RF, epilog="example:\n  sac agent migrate head-spartan/head-spartan.yaml "
                                                     "--reservation dev-pool")
@@ -253,6 +307,9 @@ def sac_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         formatter_class=RF, epilog="example:\n  sac list --json")
     if wants("list"):
         ls.add_argument("--json", action="store_true")
+        ls.add_argument("--watch", nargs="?", const=5, type=count(1, 3600), metavar="SECONDS",
+                        help="redraw the table every SECONDS (default 5) over one kept-open connection per host, "
+                             "until Ctrl-C")
 
     rn = sub.add_parser("run", help="ship one script over ssh and run it", formatter_class=RF,
                         epilog="examples:\n  sac run build/head-spartan/status.sh --host spartan\n"

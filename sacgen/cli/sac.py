@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from ..errors import SacError
+from ..errors import SacError, UsageError
 from .parsers import hpc_parser, sac_parser
 
 
@@ -21,8 +21,16 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.group in ("agent", "list"):
         from . import agents
 
-        if args.group == "list":
+        if args.group == "list" and args.watch is None:
             return agents.cmd_list(args)
+        if args.group == "list" or args.verb in ("send", "wait"):
+            from . import talk
+
+            if args.group == "list":
+                if args.json:
+                    raise UsageError("--watch draws a table: it does not go with --json")
+                return talk.watch(args.watch)
+            return talk.cmd_agent_send(args) if args.verb == "send" else talk.cmd_agent_wait(args)
         return {"start": agents.cmd_agent_start, "status": agents.cmd_agent_status,
                 "attach": agents.cmd_agent_attach, "logs": agents.cmd_agent_logs, "stop": agents.cmd_agent_stop,
                 "migrate": agents.cmd_agent_migrate}[args.verb](args)
@@ -87,7 +95,30 @@ def main(argv: list[str] | None = None) -> int:
         args = sac_parser(argv).parse_args(before)
         args.args = [*args.args, *after]
         return _run(args)
+    if argv[:2] == ["agent", "send"]:
+        return _run(_send_args(argv))
     return _main(sac_parser(argv), argv)
+
+
+def _send_args(argv: list[str]) -> argparse.Namespace:
+    """`sac agent send NAME [TEXT]` with its options anywhere (`send x --no-enter
+    TEXT`): argparse takes both positionals at their first word, so the words it
+    leaves are the rest of them."""
+    p = sac_parser(argv)
+    args, extra = p.parse_known_args(argv)
+    words = [w for w in (args.name, args.text) if w is not None]
+    literal = False
+    for w in extra:
+        if w == "--" and not literal:
+            literal = True
+        elif w.startswith("-") and w != "-" and not literal:
+            p.error(f"unrecognized arguments: {w}")
+        else:
+            words.append(w)
+    if len(words) > 2:
+        p.error(f"unrecognized arguments: {' '.join(words[2:])}")
+    args.name, args.text = (words + [None, None])[:2]
+    return args
 
 
 def hpc_main(argv: list[str] | None = None) -> int:

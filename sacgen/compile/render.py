@@ -183,7 +183,7 @@ def render_reservation_sbatch(spec: ReservationSpec) -> str:
     return _render("reservation/reservation.sbatch.jinja", spec=spec)
 
 
-AGENT_SCRIPTS = ("start.sh", "status.sh", "attach.sh", "logs.sh", "stop.sh")
+AGENT_SCRIPTS = ("start.sh", "status.sh", "attach.sh", "logs.sh", "stop.sh", "send.sh")
 
 
 def _agent_folder(spec: AgentSpec) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 
 from ..compile.model import RESERVATION_JOB_PREFIX, AgentSpec
@@ -17,8 +18,11 @@ from . import steps
 from .cache import artifact, load_specs
 from .discovery import discover, discovery_dirs, looks_like_path
 from .registry import Registry, now
-from .remote import Step, run_interactive
+from .remote import KeptSession, Step, run_interactive
 from .steps import Item, Kind, Outcome, batch_item, batched, merge_queued
+
+# What an agent's hooks report it doing (`activity` in its folder on the cluster).
+ACTIVITIES = ("working", "idle", "waiting")
 
 
 def load_agent_files(paths: list, named: list) -> list[AgentSpec]:
@@ -263,16 +267,48 @@ def _prefetched(items: list[Item], specs: dict[str, AgentSpec]) -> list[Item]:
     return out
 
 
-def status(names: list[str]) -> list[Outcome]:
-    reg = Registry().read()
+def iso_time(epoch: int | None) -> str | None:
+    """EPOCH (seconds) as ISO 8601 in UTC, e.g. 2025-05-01T12:00:00Z."""
+    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _activity(r: dict) -> None:
+    """From what status.sh read in the agent's folder (activity: the state its
+    hooks last wrote, activity_epoch: since when; sent_epoch: the last send):
+    `activity` is working, idle or waiting while the agent's session is alive,
+    else null (the file of an ended or unseen session says nothing about now);
+    activity_since and sent_at in ISO 8601. The epochs stay for `wait` (and are
+    left out of what is printed)."""
+    act, epoch = r.get("activity"), r.get("activity_epoch")
+    if act not in ACTIVITIES or r.get("session_alive") is not True or not isinstance(epoch, int):
+        act = epoch = None
+    r["activity"], r["activity_epoch"] = act, epoch
+    r["activity_since"] = iso_time(epoch)
+    sent = r.get("sent_epoch")
+    r["sent_epoch"] = sent if isinstance(sent, int) else None
+    r["sent_at"] = iso_time(r["sent_epoch"])
+
+
+def status_plan(names: list[str], reg: dict) -> tuple[list[Item], dict[str, AgentSpec]]:
+    """The steps of a status of NAMES (several on one host share one squeue,
+    sinfo and pane listing), and each name's spec."""
     items, specs = [], {}
     for name in names:
         spec, host = known_agent(name, reg)
         specs[name] = spec
         items.append(Item(name, host, Step(artifact(spec, "status.sh"), job_hint(spec, reg), name)))
-    items = _prefetched(batched(items, set(names), "SAC_SNAPSHOT", Kind.SNAPSHOT_CLEANUP), specs)
-    outcomes = [o for o in steps.run_grouped(items) if o.kind is Kind.TARGET]
+    return _prefetched(batched(items, set(names), "SAC_SNAPSHOT", Kind.SNAPSHOT_CLEANUP), specs), specs
+
+
+def status(names: list[str], runner=None) -> list[Outcome]:
+    """The live state of each agent. RUNNER: how a host's steps run (default: a
+    connection of their own; a KeptSession's run for repeated rounds)."""
+    reg = Registry().read()
+    items, specs = status_plan(names, reg)
+    ran = steps.run_grouped(items) if runner is None else steps.run_grouped(items, runner)
+    outcomes = [o for o in ran if o.kind is Kind.TARGET]
     for o in outcomes:
+        _activity(o.result)
         o.result.setdefault("name", o.name)
         o.result["host"] = o.host
         if o.unreachable or not o.result.get("state"):
@@ -351,3 +387,131 @@ def stop(names: list[str]) -> list[Outcome]:
     return outcomes
 
 
+
+
+# --------------------------------------------------------------------------- talking to agents
+
+def send_text_problem(text: str) -> str | None:
+    """Why TEXT cannot be typed into an agent (None: it can). Tab and newline
+    are the only control characters let through: any other would act as a key
+    (Enter, C-c, Escape ...) in the middle of the message, and the end-of-paste
+    sequence would end the paste early."""
+    if "\x1b[201~" in text:
+        return "the text holds the end-of-paste sequence (ESC [201~), which would cut the message short"
+    for i, ch in enumerate(text):
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\t\n") or 0x7f <= code < 0xa0:
+            line = text.count("\n", 0, i) + 1
+            return (f"the text holds the control character U+{code:04X} (line {line}); only tab and newline "
+                    "may be sent as text (special keys: --key)")
+        if 0xd800 <= code < 0xe000:
+            return "the text is not valid UTF-8"
+    return None
+
+
+def send_plan(names: list[str], text: str, enter: bool, keys: list[str], reg: dict) -> list[Item]:
+    items = []
+    for name in names:
+        spec, host = known_agent(name, reg)
+        flag = "1" if enter else "0"
+        args = (flag, *(job_hint(spec, reg) or ("", "")), text, *keys) if spec.tenant else (flag, text, *keys)
+        # The text travels inside the program on ssh's standard input, never in a
+        # command line (run.remote.remote_command: a private step).
+        items.append(Item(name, host, Step(artifact(spec, "send.sh"), args, name, private=True)))
+    return items
+
+
+def send(names: list[str], text: str, enter: bool = True, keys: list[str] | None = None) -> list[Outcome]:
+    """Type TEXT (then Enter, unless not ENTER; then KEYS) into each agent's pane:
+    one connection per host."""
+    reg = Registry().read()
+    outcomes = steps.run_grouped(send_plan(names, text, enter, list(keys or ()), reg))
+    for o in outcomes:
+        o.result.setdefault("name", o.name)
+        o.result["host"] = o.host
+        o.result["sent_at"] = iso_time(o.result.get("sent_epoch")) if isinstance(o.result.get("sent_epoch"), int) \
+            else None
+    return outcomes
+
+
+def has_ended(r: dict) -> bool:
+    """No job or session of the agent is left (as status found it): runtime
+    slurm, no job of its chain queued or running; a tenant, no session in its
+    reservation (or no running reservation). Not when it could not be asked."""
+    state = r.get("state")
+    if state == "ABSENT":
+        return True
+    return r.get("runtime") == "slurm-tenant" and state == "RUNNING" and r.get("session_alive") is False
+
+
+def reached(r: dict, until: str) -> bool:
+    """Whether status result R shows the agent in state UNTIL: ended (has_ended),
+    or the activity idle / waiting, entered no earlier than the second of the
+    last send (the send waits for the second after the last state, on the same
+    node's clock, so a state of that second came after it)."""
+    if until == "ended":
+        return has_ended(r)
+    if r.get("activity") != until:
+        return False
+    sent, since = r.get("sent_epoch"), r.get("activity_epoch")
+    return sent is None or (since is not None and since >= sent)
+
+
+class Sessions:
+    """Kept-open connections, one per host, for repeated rounds (wait, watch)."""
+
+    def __init__(self):
+        self._kept: dict[str, KeptSession] = {}
+
+    def run(self, host: str, steps_: list[Step]):
+        if host not in self._kept:
+            self._kept[host] = KeptSession(host)
+        return self._kept[host].run(steps_)
+
+    def close(self) -> None:
+        for kept in self._kept.values():
+            kept.close()
+        self._kept.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def wait(names: list[str], until: str, timeout: float | None, interval: float = 5.0, report=None) -> tuple[int, dict]:
+    """Ask every INTERVAL seconds, over one kept connection per host, until each
+    agent has reached UNTIL (reached()); an agent that has reached it is not
+    asked again. Returns (exit status, {name: last status result}): 0 all
+    reached; 1 timed out, or an agent ended before it reached idle / waiting; 3
+    the time ran out while a host could not be reached. REPORT(outcomes) sees
+    every round."""
+    reg = Registry().read()
+    for name in names:
+        known_agent(name, reg)  # unknown names: exit 2 before anything runs
+    left = list(dict.fromkeys(names))
+    last: dict = {}
+    unreachable = False
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Sessions() as sessions:
+        while True:
+            outcomes = status(left, runner=sessions.run)
+            if report:
+                report(outcomes)
+            unreachable = any(o.unreachable for o in outcomes)
+            for o in outcomes:
+                last[o.name] = dict(o.result, _error=o.error, _ok=o.ok)
+                if not o.ok:
+                    continue
+                if reached(o.result, until):
+                    left.remove(o.name)
+                elif until != "ended" and has_ended(o.result):
+                    last[o.name]["_ended"] = True
+                    return 1, last
+            if not left:
+                return 0, last
+            at = time.monotonic()
+            if deadline is not None and at >= deadline:
+                return (3 if unreachable else 1), last
+            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - at)))

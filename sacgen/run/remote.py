@@ -647,3 +647,106 @@ def run_passthrough(host: str, step: Step, mark: str, out: int = 1, err: int = 2
     if proc.returncode == 255 and host not in LOCAL_HOSTS and not begun:
         raise HostUnreachable(f"cannot reach host {host}: {last_line(tail) or 'ssh failed (exit 255)'}")
     return Passed(begun, marks.started, status, results, ended, proc.returncode, tail)
+ROUND = "@sac-round "
+
+
+class KeptSession:
+    """One connection to HOST kept open for a series of programs (`sac agent wait`,
+    `sac list --watch`): `bash -l -s` on the host reads them one after another
+    from ssh's standard input, so every round rides on the same connection and
+    nothing is left running on the cluster between rounds, or after close().
+    Each round's program runs in a subshell of its own (what one round exports
+    never reaches the next) and ends with a line that says so."""
+
+    def __init__(self, host: str):
+        self.host = host
+        self.proc: subprocess.Popen | None = None
+        self.err = None
+        self.rounds = 0
+        self._buf = b""
+
+    def _open(self) -> None:
+        argv = ["bash", "-l", "-s"] if self.host in LOCAL_HOSTS else ssh_argv(self.host, "bash -l -s")
+        self.err = _scratch()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+        except FileNotFoundError:
+            raise HostUnreachable(f"cannot reach {self.host}: {argv[0]} not found (check SAC_SSH)") from None
+        self._buf = b""
+
+    def _stderr(self) -> str:
+        if self.err is None:
+            return ""
+        self.err.seek(0)
+        return self.err.read().decode("utf-8", "replace")
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                if proc.stdin:
+                    proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.err is not None:
+            self.err.close()
+            self.err = None
+
+    def run(self, steps: list[Step], timeout: float = 120) -> BatchResult:
+        """Run the steps on the host, over the kept connection (opened on first
+        use, and again after it broke); like run_batch."""
+        import select
+        import time
+
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self._open()
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.rounds += 1
+        mark = f"{ROUND}{self.rounds}"
+        program = f"(\n{compose(steps)})\nprintf '\\n{mark}\\n'\n"
+        try:
+            self.proc.stdin.write(program.encode())
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # the connection is gone: said below, by what came back
+        out, done = b"", False
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while not done:
+            end = self._buf.find(f"\n{mark}\n".encode())
+            if end >= 0:
+                out, self._buf, done = self._buf[:end + 1], self._buf[end + len(mark) + 2:], True
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise OperationFailed(f"{self.host}: no answer within {timeout:.0f} s")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self._buf += chunk
+        stdout = (out if done else self._buf).decode("utf-8", "replace")
+        parsed = parse(stdout, len(steps), [s.label for s in steps])
+        if done:
+            return BatchResult(self.host, 0, parsed, stdout, "", "")
+        # The connection ended before the round did.
+        self.proc.wait()
+        rc, stderr = self.proc.returncode, self._stderr()
+        self.close()
+        why = last_line(stderr) or f"ssh ended with exit {rc}"
+        if BEGIN in stdout.splitlines():
+            return BatchResult(self.host, rc, parsed, stdout, stderr,
+                               f"the connection to {self.host} broke while sac's script ran there ({why}): "
+                               "what it did is not known")
+        if rc == 255 or self.host in LOCAL_HOSTS:
+            raise HostUnreachable(f"cannot reach host {self.host}: {why}")
+        raise OperationFailed(f"{self.host}: {why}")

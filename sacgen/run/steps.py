@@ -11,11 +11,12 @@ import enum
 import os
 import time
 from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import HostUnreachable, OperationFailed, UsageError
 from .cache import artifact
-from .remote import Step, last_line, run_batch
+from .remote import BatchResult, Step, last_line, run_batch
 
 
 class Kind(enum.Enum):
@@ -57,19 +58,28 @@ class Outcome:
         return "Outcome(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
-def run_grouped(items: list[Item], progress=None) -> list[Outcome]:
+def run_grouped(items: list[Item], progress=None,
+                runner: Callable[[str, list[Step]], BatchResult] | None = None) -> list[Outcome]:
     """One connection per host, its items' steps in order; an outcome per item.
     Hosts that cannot be reached give outcomes with unreachable=True; the others
-    still run. PROGRESS: see run.remote.run_batch."""
+    still run. PROGRESS: see run.remote.run_batch. RUNNER(host, steps) runs one
+    host's steps (default: a connection of their own; sac agent wait and list
+    --watch: a kept one)."""
     by_host: dict[str, list[Item]] = {}
     for item in items:
         by_host.setdefault(item.host, []).append(item)
     out: list[Outcome] = []
     for host, group in by_host.items():
         try:
-            batch = run_batch(host, [i.step for i in group], progress=progress)
+            if runner is not None:
+                batch = runner(host, [i.step for i in group])
+            else:
+                batch = run_batch(host, [i.step for i in group], progress=progress)
         except HostUnreachable as e:
             out.extend(Outcome(i.name, host, False, error=e.message, unreachable=True, kind=i.kind) for i in group)
+            continue
+        except OperationFailed as e:
+            out.extend(Outcome(i.name, host, False, error=e.message, kind=i.kind) for i in group)
             continue
         for item, step in zip(group, batch.steps):
             name, kind = item.name, item.kind
