@@ -46,6 +46,13 @@ umask 077
 [[ -d $resdir/tenants ]] || mkdir -p "$resdir/tenants" || sac_fail "cannot create $resdir/tenants on $sac_host"
 chmod 700 "$dir" 2>/dev/null || mkdir -p "$dir" || sac_fail "cannot create $dir on $sac_host"
 sac_write_session_sh "$dir/session.sh"
+# Usage: start.sh [--fresh] [JOB NODE]. --fresh: the agent's next start (this
+# launch, or the next restart of a session already running) begins a new
+# conversation; its session takes the mark.
+if [[ ${1:-} == --fresh ]]; then
+  shift
+  : >"$dir/fresh" || sac_fail "cannot write in $dir on $sac_host"
+fi
 if [[ -z ${SAC_LAUNCH_BATCH:-} ]]; then
   # A stop of this agent at the same moment waits, or is waited for.
   # (With --all, launch-queue.sh takes the lock.)
@@ -53,7 +60,7 @@ if [[ -z ${SAC_LAUNCH_BATCH:-} ]]; then
   sac_enter_v fresh "$pool" "$name"
 fi
 
-# Usage: start.sh [JOB NODE]: the reservation's job as sac last saw it. The
+# JOB NODE: the reservation's job as sac last saw it. The
 # step that creates the session goes straight into it: a step runs only in a
 # running job, so no squeue is needed. Only when srun refuses (the job moved
 # on, ended, is pending, or is suspended: srun waits 2 s for that one) is the
@@ -105,6 +112,7 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
 
 # :lib/sac_chain_v.sh
 # sac_chain_v VAR NAME: the jobs of one chain (all share a job name) in VAR, one
@@ -473,12 +481,22 @@ sac_write_session_sh() {
 # "ready" when the agent is about to start, or why it could not, written to
 # launch-state in its folder and then signalled on the tmux channel CHANNEL that
 # the launch waits on (no fixed delay, no polling).
+#        session.sh --hook EVENT -- a Claude Code hook of the agent (its settings).
+# The agent runs under a supervisor: it is started again when it exits and the
+# restart policy says so (on-failure, at most 5 times in this
+# session), its conversation resumed, and ended when a newer start of
+# the agent holds its lease (never two processes of one agent).
 set -u
 
 main() {
 sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
 sac_name=dev-helper
 sac_dir="$sac_root/agents/$sac_name"
+sac_activity=1
+if [[ ${1:-} == --hook ]]; then
+  sac_record_hook "${2:-}"
+  return 0
+fi
 sac_pool=dev-pool
 sac_log="$sac_dir/agent.log"
 # Fixed before the hook runs, which may change PATH, TMUX or any variable (but
@@ -504,6 +522,9 @@ sac_setup_ended() {
   fi
 }
 trap 'sac_setup_ended $?' EXIT
+# What the session says goes to the pane and to the log `sac agent logs` shows.
+sac_say() { printf '[sac %(%F %T)T] %s\n' -1 "$*" | tee -a "$sac_log"; }
+sac_log() { sac_say "$@"; }
 # The set-up failed: MESSAGE into the log (and to the launch); exit 1. Builtins
 # and names fixed here only: the hook may have changed PATH and any variable.
 sac_quit() {
@@ -519,28 +540,340 @@ if ! mkdir -p -- "$workdir" || ! cd -- "$workdir"; then
   sac_quit "cannot enter workdir $workdir"
 fi
 
-# Exactly <command> --model <model> <flags...>, one word per value.
+# Exactly <command> --model <model> <flags...>, one word per value; sac's own
+# flags (the conversation, the hooks' settings) come after them.
 agent=(claude --model sonnet --dangerously-skip-permissions)
 # The program must be there, looked up as the agent's exec will (with spec.env,
 # which may set PATH), so that the launch can say so.
 type -P -- "${agent[0]}" >/dev/null || sac_quit "agent program not found: ${agent[0]}"
-# (The EXIT trap stays: it tells nothing any more, and a hook may have set its own.)
 sac_told ready
 sac_in_setup=0
-# A subshell that execs the agent: `exec` runs the program of that name even when
-# it is also a bash builtin (test, kill ...).
-(
-  exec -- "${agent[@]}" 3>&-
-)
-status=$?
-printf '%s\n' "$status" >"$sac_dir/last-exit"
-# An agent that ended by itself is not relaunched by the reservation's successor.
-rm -f "$sac_root/reservations/$sac_pool/tenants/$sac_name"
+sac_claude_settings "$sac_dir/claude-settings.json" "$sac_dir/session.sh"
+
+# This session's identity: a requeued job runs again under the same id, so its
+# restart count is part of it.
+sac_token="${SLURM_JOB_ID:-none}.${SLURM_RESTART_COUNT:-0}@$sac_host:$$"
+sac_take_lease "$sac_token" || sac_quit "cannot take the agent's lease in $sac_dir"
+sac_pidfile="$sac_dir/agent-pid.$$"
+sac_watchdog $$ "$sac_pidfile" &
+sac_watch=$!
+trap 'sac_session_ended' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+rm -f "$sac_dir/gave-up"
+sac_write "$sac_dir/restarts" 0
+# The conversation: its id is pinned once, in the agent's folder (so that sac on
+# another machine continues it too), and `sac agent start --fresh` pins a new one.
+sac_sid=""
+if [[ ! -s $sac_dir/session-id ]]; then
+  sac_uuid_v sac_sid
+  (set -o noclobber && printf '%s\n' "$sac_sid" >"$sac_dir/session-id") 2>/dev/null
+fi
+IFS= read -r sac_sid <"$sac_dir/session-id"
+# How to start it: --resume once it holds a message, else --session-id; after
+# Claude Code's documented refusal of one, the other; after both, a new id.
+sac_how="" sac_tried=""
+
+sac_restarts=0 sac_delay=10 sac_attempt=0
+while :; do
+  sac_lease_mine
+  if (($? == 1)); then
+    sac_say "a newer start of the agent holds its lease: this session ends"
+    break
+  fi
+  sac_attempt=$((sac_attempt + 1))
+  export SAC_RUN="$sac_token.$sac_attempt"
+  sac_flags=()
+  # sac agent start --fresh asked for a new conversation from the next start on.
+  if [[ -e $sac_dir/fresh ]]; then
+    rm -f "$sac_dir/fresh"
+    sac_uuid_v sac_sid
+    sac_write "$sac_dir/session-id" "$sac_sid"
+    sac_note "a new conversation $sac_sid begins (sac agent start --fresh)"
+    sac_how="" sac_tried=""
+  fi
+  [[ -n $sac_how ]] || if [[ -e $sac_dir/saved.$sac_sid ]]; then sac_how=resume; else sac_how=pin; fi
+  if [[ $sac_how == resume ]]; then sac_flags=(--resume "$sac_sid"); else sac_flags=(--session-id "$sac_sid"); fi
+  sac_flags+=(--settings "$sac_dir/claude-settings.json")
+  printf '[sac] run %s\n' "$SAC_RUN"
+  sac_write "$sac_dir/running" "$sac_token $$"
+  printf -v sac_t0 '%(%s)T' -1
+  # A subshell that execs the agent: `exec` runs the program of that name even
+  # when it is also a bash builtin (test, kill ...).
+  (
+    printf '%s\n' "$BASHPID" >"$sac_pidfile"
+    exec -- "${agent[@]}" "${sac_flags[@]}" 3>&-
+  )
+  status=$?
+  rm -f "$sac_dir/running" "$sac_pidfile"
+  printf -v sac_t1 '%(%s)T' -1
+  sac_write "$sac_dir/last-exit" "$status"
+  if ((status != 0)) && [[ ! -e $sac_dir/session-started.$SAC_RUN ]]; then
+    sac_session_refused_v sac_refused
+    if [[ -n $sac_refused ]]; then
+      sac_tried+=" $sac_how"
+      if [[ $sac_tried != *resume* && $sac_refused == in-use ]]; then
+        sac_how=resume
+      elif [[ $sac_tried != *pin* && $sac_refused == not-found ]]; then
+        sac_note "conversation $sac_sid was not found (Claude Code removes conversations older than its cleanupPeriodDays; --resume looks only in the workdir's); starting it afresh under the same id"
+        sac_how=pin
+      else
+        sac_old=$sac_sid
+        sac_uuid_v sac_sid
+        sac_write "$sac_dir/session-id" "$sac_sid"
+        sac_note "conversation $sac_old could neither be resumed nor started again under its id: a new conversation $sac_sid begins"
+        sac_how="" sac_tried=""
+      fi
+      continue
+    fi
+  fi
+  rm -f "$sac_dir/session-started.$SAC_RUN"
+  sac_how="" sac_tried=""
+  sac_lease_mine
+  if (($? == 1)); then
+    sac_say "a newer start of the agent holds its lease: this session ends"
+    break
+  fi
+  ((status != 0)) || break
+  if ((sac_restarts >= 5)); then
+    sac_write "$sac_dir/gave-up" "$sac_restarts $status"
+    sac_say "gave up after $sac_restarts restarts (last exit status $status)"
+    break
+  fi
+  # A run that went well for 5 minutes starts the delays afresh.
+  ((sac_t1 - sac_t0 < 300)) || sac_delay=10
+  sac_restarts=$((sac_restarts + 1))
+  sac_write "$sac_dir/restarts" "$sac_restarts"
+  sac_say "the agent exited with status $status: restart $sac_restarts of 5 in ${sac_delay}s"
+  sleep "$sac_delay" &
+  wait $!
+  sac_delay=$((sac_delay * 2 > 300 ? 300 : sac_delay * 2))
+done
+sac_lease_mine
+if (($? != 1)); then
+  # An agent that ended by itself is not relaunched by the reservation's successor.
+  rm -f "$sac_root/reservations/$sac_pool/tenants/$sac_name"
+fi
 # Keep the last screen, for `sac agent logs` once the session is gone (without
 # the empty rows below the last line: $(...) drops them).
 screen=$(tmux capture-pane -p -J -S -200 -t "${TMUX_PANE:-}" 2>&1)
-printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" "$status" "${screen:+$screen$'\n'}" >>"$sac_log"
-exit "$status"
+printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" "${status:-?}" "${screen:+$screen$'\n'}" >>"$sac_log"
+exit "${status:-1}"
+}
+
+# The session ends (the loop is done, or a signal: a stop, the job's end): the
+# agent's watchdog and markers go with it.
+sac_session_ended() {
+  kill "$sac_watch" 2>/dev/null
+  local sac_line=""
+  IFS= read -r sac_line 2>/dev/null <"$sac_dir/running"
+  [[ ${sac_line%% *} != "$sac_token" ]] || rm -f "$sac_dir/running"
+  rm -f "$sac_pidfile"
+}
+
+# sac_note TEXT: why the conversation changed, in the log and for `sac agent status`.
+sac_note() {
+  sac_say "$1"
+  printf -v sac_when '%(%s)T' -1
+  sac_write "$sac_dir/session-note" "$sac_when $1"
+}
+
+# sac_session_refused_v VAR: which of Claude Code's documented refusals ended
+# this run before its session began (not-found: "No conversation found with
+# session ID"; in-use: "Session ID ... is already in use"), read from this
+# pane below the run's own start line; empty for any other failure.
+sac_session_refused_v() {
+  local sac_screen
+  sac_screen=$(tmux capture-pane -p -J -S -100 -t "${TMUX_PANE:-}" 2>/dev/null)
+  sac_screen=${sac_screen##*"[sac] run $SAC_RUN"}
+  case $sac_screen in
+    *"No conversation found with session ID: $sac_sid"*) printf -v "$1" not-found ;;
+    *"Session ID $sac_sid is already in use"*) printf -v "$1" in-use ;;
+    *) printf -v "$1" '' ;;
+  esac
+}
+
+# :helpers -- the functions main calls, each from sacgen's templates/lib
+
+# :lib/globals.sh
+# shellcheck disable=SC2034
+# Per-user state on the cluster; ~ and $HOME are the cluster's, never the laptop's.
+sac_root=${SAC_REMOTE_HOME:-$HOME/.scitex/agent-container}
+sac_user=${USER:-}
+[[ -n $sac_user ]] || sac_user=$(id -un)
+sac_host=${HOSTNAME:-}
+[[ -n $sac_host ]] || sac_host=$(hostname)
+
+# The helpers named *_v set the variable named first instead of printing, so that
+# hot paths (sac list: one status script per agent) run without a subshell. The
+# names the scripts give them, declared here (shellcheck cannot see printf -v):
+chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
+
+# :lib/sac_claude_settings.sh
+# sac_claude_settings FILE SCRIPT: Claude Code settings into FILE whose hooks
+# (https://code.claude.com/docs/en/hooks) each run `bash SCRIPT --hook EVENT`.
+# Given with --settings, they add to the user's own settings and hooks.
+sac_claude_settings() {
+  local sac_cmd sac_ev sac_json="" sac_q
+  # One word for sh -c: single quotes, a ' inside as '\''.
+  sac_q=${2//\'/\'\\\'\'}
+  for sac_ev in SessionStart UserPromptSubmit PreToolUse Stop Notification PermissionRequest SessionEnd; do
+    sac_quote_v sac_cmd "bash '$sac_q' --hook $sac_ev"
+    sac_json+="${sac_json:+,}\"$sac_ev\":[{\"hooks\":[{\"type\":\"command\",\"command\":$sac_cmd}]}]"
+  done
+  sac_write "$1" "{\"hooks\":{$sac_json}}"
+}
+
+# :lib/sac_json.sh
+# A JSON string literal for the machine-readable result line.
+sac_json() {
+  local sac_j
+  sac_quote_v sac_j "$1"
+  printf '%s' "$sac_j"
+}
+
+# :lib/sac_lease_mine.sh
+# sac_lease_mine: whether this session still holds the agent's newest lease
+# ($sac_lease, as sac_take_lease wrote it). Status 2: the lease cannot be
+# read (the shared folder does not answer) -- which is not "lost".
+# shellcheck disable=SC2154
+sac_lease_mine() {
+  local sac_now_lease=""
+  IFS= read -r sac_now_lease 2>/dev/null <"$sac_dir/lease" || return 2
+  [[ $sac_now_lease == "$sac_lease" ]]
+}
+
+# :lib/sac_quote_v.sh
+# sac_quote_v VAR TEXT: TEXT as a JSON string literal, in VAR.
+sac_quote_v() {
+  local LC_ALL=C sac_q=$2
+  sac_q=${sac_q//\\/\\\\}
+  sac_q=${sac_q//\"/\\\"}
+  sac_q=${sac_q//$'\n'/\\n}
+  sac_q=${sac_q//$'\r'/\\r}
+  sac_q=${sac_q//$'\t'/\\t}
+  sac_q=${sac_q//[$'\001'-$'\037']/}
+  printf -v "$1" '"%s"' "$sac_q"
+}
+
+# :lib/sac_record_hook.sh
+# sac_record_hook EVENT: what a Claude Code hook of the agent's session tells,
+# its JSON on standard input (https://code.claude.com/docs/en/hooks), kept in
+# the agent's folder $sac_dir:
+# - `saved.ID` once conversation ID holds a message (UserPromptSubmit, Stop):
+#   the next start resumes it rather than pinning it afresh;
+# - `session-started.RUN` when the session of run RUN ($SAC_RUN) is ready
+#   (SessionStart): an agent that exits before it never got its conversation;
+# - `activity` (when $sac_activity is 1): working (UserPromptSubmit,
+#   PreToolUse), idle (SessionStart, Stop), waiting (a permission_prompt or
+#   elicitation_dialog Notification, PermissionRequest), ended (SessionEnd),
+#   and since when (epoch seconds).
+# shellcheck disable=SC2154
+sac_record_hook() {
+  local sac_in="" sac_id="" sac_kind="" sac_state="" sac_now
+  IFS= read -r -d '' sac_in || true
+  [[ $sac_in =~ \"session_id\"[[:space:]]*:[[:space:]]*\"([0-9A-Za-z-]+)\" ]] && sac_id=${BASH_REMATCH[1]}
+  [[ $sac_in =~ \"notification_type\"[[:space:]]*:[[:space:]]*\"([a-z_]+)\" ]] && sac_kind=${BASH_REMATCH[1]}
+  case $1 in
+    SessionStart)
+      [[ -n ${SAC_RUN:-} ]] && : >"$sac_dir/session-started.$SAC_RUN"
+      sac_state=idle ;;
+    UserPromptSubmit) sac_state=working ;;
+    PreToolUse) sac_state=working ;;
+    Stop) sac_state=idle ;;
+    Notification) case $sac_kind in permission_prompt | elicitation_dialog) sac_state=waiting ;; esac ;;
+    PermissionRequest) sac_state=waiting ;;
+    SessionEnd) sac_state=ended ;;
+  esac
+  case $1 in UserPromptSubmit | Stop) [[ -n $sac_id ]] && : >"$sac_dir/saved.$sac_id" ;; esac
+  if ((${sac_activity:-0})) && [[ -n $sac_state ]]; then
+    printf -v sac_now '%(%s)T' -1
+    sac_write "$sac_dir/activity" "$sac_state $sac_now"
+  fi
+  return 0
+}
+
+# :lib/sac_take_lease.sh
+# sac_take_lease TOKEN: make TOKEN the newest generation of agent $sac_dir (its
+# lease, in the agent's folder on the shared file system), then wait until the
+# agent process of an earlier generation is gone. That process's session sees
+# within SAC_LEASE_CHECK seconds (10) that it lost the lease and ends it (TERM,
+# then KILL after 10 s); its `running` marker goes with it. A marker whose
+# heartbeat is older than SAC_LEASE_STALE seconds (30) belongs to a session
+# that can no longer act (its node died, or lost the shared folder): it is
+# passed over, and the log says so. Sets sac_lease to "GEN TOKEN".
+# shellcheck disable=SC2154
+sac_take_lease() {
+  local sac_fd sac_gen=0 sac_line="" sac_now sac_age sac_said=0
+  exec {sac_fd}>>"$sac_dir/lease.lock" || return 1
+  flock -w 60 "$sac_fd" || { exec {sac_fd}>&-; return 1; }
+  [[ -e $sac_dir/lease ]] && IFS=' ' read -r sac_gen _ <"$sac_dir/lease"
+  [[ $sac_gen =~ ^[0-9]+$ ]] || sac_gen=0
+  sac_lease="$((sac_gen + 1)) $1"
+  sac_write "$sac_dir/lease" "$sac_lease"
+  exec {sac_fd}>&-
+  while [[ -e $sac_dir/running ]]; do
+    IFS= read -r sac_line 2>/dev/null <"$sac_dir/running" || sac_line=""
+    [[ ${sac_line%% *} == "$1" ]] && break
+    printf -v sac_now '%(%s)T' -1
+    sac_age=$((sac_now - $(stat -c %Y "$sac_dir/running" 2>/dev/null || echo "$sac_now")))
+    if ((sac_age > ${SAC_LEASE_STALE:-30})); then
+      sac_log "the agent's earlier process ($sac_line) has given no sign of life for ${sac_age}s: going on without it"
+      rm -f "$sac_dir/running"
+      break
+    fi
+    ((sac_said++)) || sac_log "waiting for the agent's earlier process ($sac_line) to end"
+    sleep 1
+  done
+}
+
+# :lib/sac_uuid_v.sh
+# sac_uuid_v VAR: a new random UUID (version 4) in VAR, from the kernel's
+# generator where there is one, else from /dev/urandom.
+sac_uuid_v() {
+  local sac_u="" sac_b
+  if [[ -r /proc/sys/kernel/random/uuid ]]; then
+    IFS= read -r sac_u </proc/sys/kernel/random/uuid
+  fi
+  if [[ ! $sac_u =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]; then
+    sac_b=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    sac_u=${sac_b:0:8}-${sac_b:8:4}-4${sac_b:13:3}-$(printf '%x' $((0x${sac_b:16:1} & 3 | 8)))${sac_b:17:3}-${sac_b:20:12}
+  fi
+  printf -v "$1" '%s' "$sac_u"
+}
+
+# :lib/sac_watchdog.sh
+# sac_watchdog PARENT PIDFILE: run in the background beside an agent session.
+# Every SAC_LEASE_CHECK seconds (10) it renews the heartbeat of the `running`
+# marker and checks the lease: when a newer generation holds it, the agent
+# (its pid in PIDFILE) is told to end (TERM), and killed 10 s later, so that an
+# agent whose job lost its lease is gone within 20 s. It ends with PARENT.
+# shellcheck disable=SC2154
+sac_watchdog() {
+  local sac_pid
+  while kill -0 "$1" 2>/dev/null; do
+    sleep "${SAC_LEASE_CHECK:-10}"
+    [[ -e $sac_dir/running ]] && touch "$sac_dir/running" 2>/dev/null
+    sac_lease_mine
+    if (($? == 1)); then
+      IFS= read -r sac_pid 2>/dev/null <"$2" || sac_pid=""
+      if [[ -n $sac_pid ]] && kill -0 "$sac_pid" 2>/dev/null; then
+        sac_log "a newer start of the agent holds its lease: ending this one (pid $sac_pid)"
+        kill -TERM "$sac_pid" 2>/dev/null
+        sleep 10
+        kill -KILL "$sac_pid" 2>/dev/null
+      fi
+      return 0
+    fi
+  done
+}
+
+# :lib/sac_write.sh
+# sac_write FILE TEXT: TEXT into FILE, replacing it whole (a file beside it,
+# renamed over it): a reader on another node sees the old text or the new one.
+sac_write() {
+  printf '%s\n' "$2" >"$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"
 }
 
 main "$@"

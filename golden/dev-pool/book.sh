@@ -117,6 +117,7 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
 
 # :lib/sac_chain_v.sh
 # sac_chain_v VAR NAME: the jobs of one chain (all share a job name) in VAR, one
@@ -321,6 +322,9 @@ sac_write_reservation_sbatch() {
 # B: delivers USR1 to this batch shell only, where the resubmit trap lives.
 #SBATCH --signal=B:USR1@3600
 #SBATCH --open-mode=append
+# Requeued (node failure, preemption) even where the cluster's JobRequeue=0: the
+# job runs again under its id, its tmux server and every tenant with it.
+#SBATCH --requeue
 
 set -uo pipefail
 
@@ -344,7 +348,10 @@ sac_sbatch_env() { unset SBATCH_JOB_NAME SBATCH_SIGNAL SBATCH_OPEN_MODE SBATCH_E
 sac_log() { printf '[sac %(%F %T)T] %s\n' -1 "$*"; }
 
 printf '%s\n' "$sac_job" >>"$sac_dir/jobs"
-sac_log "reservation $sac_pool: job $sac_job on $sac_host"
+sac_log "reservation $sac_pool: job $sac_job${SLURM_RESTART_COUNT:+ (run $((SLURM_RESTART_COUNT + 1)): requeued)} on $sac_host"
+# A requeued job runs again from the top under the same id: what its first run
+# said of itself (its server ran, or failed) no longer holds.
+rm -f "$sac_dir/running.$sac_job" "$sac_dir/failed.$sac_job"
 # Released (sac reservations release) while the walltime trap of the job
 # before was submitting this one: the release cancelled what the queue showed,
 # and this job came in a moment later. book.sh takes the marker away first.
@@ -434,6 +441,7 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
 
 # :lib/sac_chain_v.sh
 # sac_chain_v VAR NAME: the jobs of one chain (all share a job name) in VAR, one

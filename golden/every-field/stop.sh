@@ -59,6 +59,7 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
 
 # :lib/sac_cancel_chain.sh
 # sac_cancel_chain: cancels the chain of jobs named $jobname, the running one and

@@ -62,10 +62,16 @@ elif [[ $state == SUSPENDED ]]; then
 else
   alive=false
 fi
+sac_agent_files "$sac_root/agents/$name"
+if [[ $state != ABSENT && -r $sac_root/agents/$name/last-exit ]]; then
+  IFS= read -r last_exit <"$sac_root/agents/$name/last-exit" || true
+  [[ $last_exit =~ ^(0|[1-9][0-9]{0,2})$ ]] || last_exit=null
+fi
 sac_obj_v result name:s "$name" runtime:s slurm job_id:n "$job" state:s "$state" node:n "$node" \
   node_state:n "$node_state" time_left:n "${time_left:-}" reason:n "${reason:-}" session_alive:r "$alive" \
   pane_command:n "$pane" jobs:r "[$jobs_json]" reservation:r null error:n "$error" \
-  last_job:n "$last_job" last_exit:r "$last_exit" stopped:r "$stopped"
+  last_job:n "$last_job" last_exit:r "$last_exit" stopped:r "$stopped" \
+  session_id:n "$sac_conv_id" restarts:r "$sac_restarts" gave_up:n "$sac_gave_up" session_note:n "$sac_note"
 # What the agent is doing (its hooks' file) and when it was last sent a message:
 # files in its folder, read here on the login node.
 activity=""  # (set by sac_activity_v)
@@ -88,6 +94,7 @@ sac_host=${HOSTNAME:-}
 # hot paths (sac list: one status script per agent) run without a subshell. The
 # names the scripts give them, declared here (shellcheck cannot see printf -v):
 chain="" current="" probe="" result="" one="" node_state="" outcome="" sbatch="" scancel="" srun="" fresh="" why=""
+sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note="" sac_refused="" sac_lease=""
 
 # :lib/sac_activity_v.sh
 # sac_activity_v VAR DIR: what the agent whose folder is DIR was last doing, read
@@ -108,6 +115,25 @@ sac_activity_v() {
   fi
   [[ -z $sac_a ]] || sac_a="\"$sac_a\""
   printf -v "$1" '"activity":%s,"activity_epoch":%s,"sent_epoch":%s' "${sac_a:-null}" "$sac_e" "$sac_s"
+}
+
+# :lib/sac_agent_files.sh
+# sac_agent_files DIR: what the agent's session keeps in its folder DIR about
+# its conversation and restarts, into sac_conv_id (the pinned session id),
+# sac_restarts (restarts in the running job or session), sac_gave_up
+# ("RESTARTS STATUS" once the restart policy gave up) and sac_note (why the
+# conversation changed last: "EPOCH TEXT"); each empty when not there.
+# shellcheck disable=SC2034
+sac_agent_files() {
+  sac_conv_id="" sac_restarts="" sac_gave_up="" sac_note=""
+  [[ -r $1/session-id ]] && IFS= read -r sac_conv_id <"$1/session-id"
+  [[ $sac_conv_id =~ ^[0-9A-Za-z-]{1,64}$ ]] || sac_conv_id=""
+  [[ -r $1/restarts ]] && IFS= read -r sac_restarts <"$1/restarts"
+  [[ $sac_restarts =~ ^[0-9]{1,6}$ ]] || sac_restarts=0
+  [[ -r $1/gave-up ]] && IFS= read -r sac_gave_up <"$1/gave-up"
+  [[ $sac_gave_up =~ ^[0-9]+\ [0-9]+$ ]] || sac_gave_up=""
+  [[ -r $1/session-note ]] && IFS= read -r sac_note <"$1/session-note"
+  return 0
 }
 
 # :lib/sac_chain_v.sh

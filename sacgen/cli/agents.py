@@ -17,7 +17,7 @@ from .parsers import name_arg
 def cmd_agent_start(args) -> int:
     specs = agents.resolve_agents(args.targets, args.all)
     if args.dry_run:
-        refused, plan = agents.start_program(specs, args.force)
+        refused, plan = agents.start_program(specs, args.force, fresh=args.fresh)
         by_host: dict = {}
         for item in plan:
             by_host.setdefault(item.host, []).append(item)
@@ -39,7 +39,7 @@ def cmd_agent_start(args) -> int:
         named = {s.name for s in specs}
     else:
         named = {s.name for s in agents.resolve_agents(args.targets, False)} if args.targets else set()
-    outcomes = agents.start(specs, args.force)
+    outcomes = agents.start(specs, args.force, args.fresh)
     counted = [o for o in outcomes if o.ok or not o.result.get("already") or o.name in named]
     status = exit_status(counted)
     if args.json:

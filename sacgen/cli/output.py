@@ -72,6 +72,15 @@ def describe_status(r: dict) -> str:
         lines.append(f"  activity: {activity_words(r)}")
     if r.get("sent_at"):
         lines.append(f"  last sent: {r['sent_at']}")
+    if r.get("session_id"):
+        lines.append(f"  conversation: {r['session_id']}")
+    if r.get("restarts"):
+        lines.append(f"  restarts: {r['restarts']} in this job")
+    if r.get("gave_up"):
+        n, _, last = str(r["gave_up"]).partition(" ")
+        lines.append(f"  gave up after {n} restarts (last exit status {last})")
+    if r.get("session_note"):
+        lines.append(f"  note: {str(r['session_note']).partition(' ')[2]}")
     if len(r.get("jobs") or []) > 1:
         lines.append("  chain: " + ", ".join(f"{j['job_id']} {j['state']}" for j in r["jobs"]))
     if r.get("error"):

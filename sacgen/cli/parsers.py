@@ -221,6 +221,8 @@ def _agent_parsers(asub) -> None:
     s.add_argument("--all", action="store_true", help="every YAML found by discovery")
     s.add_argument("--dry-run", action="store_true", help="print what would be shipped; run nothing")
     s.add_argument("--force", action="store_true", help="runtime slurm: cancel a live job of the agent first")
+    s.add_argument("--fresh", action="store_true",
+                   help="begin a new conversation (a new session id) at the agent's next start")
     s.add_argument("--json", action="store_true")
     st = asub.add_parser("status", help="job chain, node and tmux pane of an agent", formatter_class=RF,
                          epilog="example:\n  sac agent status head-spartan --json")

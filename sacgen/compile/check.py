@@ -198,6 +198,20 @@ def _schema_problems(doc: Document, kind: str) -> list[Problem]:
     return problems
 
 
+# The flags of Claude Code's CLI that sac passes itself when it keeps the
+# conversation (claude.session: resume) or records activity (its hooks come
+# with --settings); a YAML that set them too would start a second conversation
+# or lose sac's hooks. Short forms and `--flag=value` count too.
+SESSION_FLAGS = {"--resume": "--resume", "-r": "--resume", "--session-id": "--session-id",
+                 "--continue": "--continue", "-c": "--continue", "--fork-session": "--fork-session",
+                 "--settings": "--settings"}
+
+
+def _session_flag(flag: str) -> str | None:
+    """The Claude Code flag FLAG spells, if sac owns it."""
+    return SESSION_FLAGS.get(flag.partition("=")[0])
+
+
 def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -> list[Problem]:
     """Checks the schema cannot express. They run also when the schema found
     problems (REFUSED: the fields it named), each as far as it is safe: a check
@@ -257,6 +271,18 @@ def _semantic_problems(doc: Document, kind: str, stem: str, refused: set[str]) -
                 add(("spec", "resubmit_before" if "resubmit_before" in spec else "time"),
                     f"resubmit lead {lead} s must be shorter than time {spec['time']!r} ({wall} s)")
         return out
+    claude = spec.get("claude")
+    if isinstance(claude, dict) and accepted(("spec", "claude")):
+        resume = claude.get("session", "new" if "command" in claude else "resume") == "resume"
+        if resume or claude.get("activity", "command" not in claude) is True:
+            flags = claude.get("flags")
+            for i, flag in enumerate(flags if isinstance(flags, list) else ()):
+                owned = _session_flag(flag) if isinstance(flag, str) else None
+                if owned and (resume or owned == "--settings"):
+                    why = ("it keeps the agent's conversation" if owned != "--settings" else "its hooks go there")
+                    add(("spec", "claude", "flags", i),
+                        f"{flag!r}: sac owns {owned} with claude.session: resume or claude.activity ({why}); "
+                        "leave it out, or set claude.session: new and claude.activity: false")
     env = spec.get("env")
     for key in env if isinstance(env, dict) else ():
         if key in READONLY_ENV:

@@ -22,6 +22,8 @@ def is_name(text) -> bool:
 
 DEFAULT_COMMAND = "claude"
 DEFAULT_RESUBMIT_BEFORE = 3600
+DEFAULT_MAX_RESTARTS = 5
+DEFAULT_RESTART_DELAY = 10
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -49,8 +51,11 @@ class AgentSpec(_record("AgentSpec", "name source runtime model",  # type: ignor
                         command=DEFAULT_COMMAND, flags=(), env=(), workdir=None, host=None, partition=None,
                         account=None, qos=None, cpus_per_task=None, mem=None, time_limit=None,
                         auto_resubmit=True, resubmit_before=DEFAULT_RESUBMIT_BEFORE, pre_agent=None,
-                        reservation=None, **RESOURCE_DEFAULTS)):
-    """runtime: "slurm" or "slurm-tenant"; env: ((KEY, value), ...) in file order."""
+                        reservation=None, session="new", activity=False, restart_policy="on-failure",
+                        max_restarts=DEFAULT_MAX_RESTARTS, restart_delay=DEFAULT_RESTART_DELAY,
+                        **RESOURCE_DEFAULTS)):
+    """runtime: "slurm" or "slurm-tenant"; env: ((KEY, value), ...) in file order;
+    session: "resume" (sac keeps the conversation) or "new"; activity: hooks record it."""
 
     __slots__ = ()
     kind = "Agent"
@@ -85,6 +90,8 @@ def agent_from_data(name: str, source: str, data: dict) -> AgentSpec:
     slurm = spec.get("slurm") or {}
     claude = spec.get("claude") or {}
     hooks = slurm.get("hooks") or {}
+    restart = spec.get("restart") or {}
+    own_program = "command" in claude  # not claude itself: its argv is the YAML's alone, by default
     return AgentSpec(
         name=name,
         source=source,
@@ -105,6 +112,11 @@ def agent_from_data(name: str, source: str, data: dict) -> AgentSpec:
         resubmit_before=slurm.get("resubmit_before", DEFAULT_RESUBMIT_BEFORE),
         pre_agent=hooks.get("pre_agent"),
         reservation=slurm.get("reservation"),
+        session=claude.get("session", "new" if own_program else "resume"),
+        activity=claude.get("activity", not own_program),
+        restart_policy=restart.get("policy", "on-failure"),
+        max_restarts=restart.get("max_restarts", DEFAULT_MAX_RESTARTS),
+        restart_delay=restart.get("delay", DEFAULT_RESTART_DELAY),
         **_resources(slurm),
     )
 

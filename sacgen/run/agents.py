@@ -115,7 +115,8 @@ def spec_from_record(name: str, rec: dict) -> AgentSpec:
     """Enough of a spec to render status/logs/attach/stop, which need only the
     name, runtime and reservation -- so they work even if the YAML moved."""
     return AgentSpec(name=name, source=rec.get("spec") or "(registry)", runtime=rec["runtime"],
-                     model=rec.get("model") or "-", reservation=rec.get("reservation"))
+                     model=rec.get("model") or "-", reservation=rec.get("reservation"),
+                     session=rec.get("session") if rec.get("session") in ("resume", "new") else "new")
 
 
 def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
@@ -136,12 +137,14 @@ def known_agent(name: str, reg: dict) -> tuple[AgentSpec, str]:
 
 # --------------------------------------------------------------------------- agents
 
-def start_plan(specs: list[AgentSpec], force: bool, reg: dict | None = None) -> list[Item]:
+def start_plan(specs: list[AgentSpec], force: bool, reg: dict | None = None, fresh: bool = False) -> list[Item]:
     reg = Registry().read() if reg is None else reg
     items = []
     for spec in specs:
         host = host_of(spec, reg)
         args = ("--force",) if force and not spec.tenant else job_hint(spec, reg)
+        if fresh and spec.session == "resume":
+            args = ("--fresh", *args)
         # spec.env holds the agent's secrets, if any: such a program never goes into
         # the login shell's command line (run.remote.remote_command).
         items.append(Item(spec.name, host, Step(artifact(spec, "start.sh"), args, spec.name,
@@ -190,7 +193,7 @@ def unplaced(specs: list[AgentSpec], reg: dict) -> list[Outcome]:
     return out
 
 
-def start_program(specs: list[AgentSpec], force: bool, reg: dict | None = None):
+def start_program(specs: list[AgentSpec], force: bool, reg: dict | None = None, fresh: bool = False):
     """What `sac agent start` does, before it does it: (refused, items). refused:
     outcomes of the agents it will not start (moved elsewhere, reservation not
     known here). items: for run_grouped, tenant launches of a host batched
@@ -199,15 +202,15 @@ def start_program(specs: list[AgentSpec], force: bool, reg: dict | None = None):
     refused = moved_agents(specs, reg) + unplaced(specs, reg)
     gone = {o.name for o in refused}
     specs = [s for s in specs if s.name not in gone]
-    items = start_plan(specs, force, reg)
+    items = start_plan(specs, force, reg, fresh)
     tenants = {s.name for s in specs if s.tenant}
     return refused, batched(items, tenants, "SAC_LAUNCH_BATCH", Kind.LAUNCH_QUEUE)
 
 
-def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
+def start(specs: list[AgentSpec], force: bool = False, fresh: bool = False) -> list[Outcome]:
     Registry().check_writable("started")
     reg = Registry().read()
-    refused, items = start_program(specs, force, reg)
+    refused, items = start_program(specs, force, reg, fresh)
     if not items:
         return refused
     outcomes = merge_queued(steps.run_grouped(items), Kind.LAUNCH_QUEUE)
@@ -232,7 +235,7 @@ def start(specs: list[AgentSpec], force: bool = False) -> list[Outcome]:
                 spec = by_name[o.name]
                 rec = {"runtime": spec.runtime, "host": o.host, "job_id": o.result.get("job_id"),
                        "reservation": spec.reservation, "spec": os.path.realpath(spec.source),
-                       "model": spec.model, "started_at": now()}
+                       "model": spec.model, "session": spec.session, "started_at": now()}
                 if o in failed:
                     if o.name not in reg["agents"]:
                         reg["stopped"][o.name] = rec
