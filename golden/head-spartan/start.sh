@@ -901,7 +901,7 @@ sac_claude_settings "$sac_dir/claude-settings.json" "$sac_dir/session.sh"
 # restart count is part of it.
 sac_token="${SLURM_JOB_ID:-none}.${SLURM_RESTART_COUNT:-0}@$sac_host:$$"
 sac_pidfile="$sac_dir/agent-pid.$$"
-sac_watchdog $$ "$sac_pidfile" &
+sac_watchdog $$ "$sac_pidfile" </dev/null &>/dev/null &
 sac_watch=$!
 trap 'sac_session_ended' EXIT
 trap 'exit 129' HUP
@@ -920,7 +920,7 @@ IFS= read -r sac_sid <"$sac_dir/session-id"
 # Claude Code's documented refusal of one, the other; after both, a new id.
 sac_how="" sac_tried=""
 
-sac_restarts=0 sac_delay=10 sac_attempt=0
+sac_restarts=0 sac_delay=10 sac_attempt=0 sac_max=5
 while :; do
   sac_lease_mine
   if (($? == 1)); then
@@ -985,7 +985,7 @@ while :; do
     break
   fi
   ((status != 0)) || break
-  if ((sac_restarts >= 5)); then
+  if ((sac_restarts >= sac_max)); then
     sac_write "$sac_dir/gave-up" "$sac_restarts $status"
     sac_say "gave up after $sac_restarts restarts (last exit status $status)"
     break
@@ -994,7 +994,7 @@ while :; do
   ((sac_t1 - sac_t0 < 300)) || sac_delay=10
   sac_restarts=$((sac_restarts + 1))
   sac_write "$sac_dir/restarts" "$sac_restarts"
-  sac_say "the agent exited with status $status: restart $sac_restarts of 5 in ${sac_delay}s"
+  sac_say "the agent exited with status $status: restart $sac_restarts of $sac_max in ${sac_delay}s"
   sleep "$sac_delay" &
   wait $!
   sac_delay=$((sac_delay * 2 > 300 ? 300 : sac_delay * 2))
@@ -1189,16 +1189,25 @@ sac_uuid_v() {
 }
 
 # :lib/sac_watchdog.sh
-# sac_watchdog PARENT PIDFILE: run in the background beside an agent session.
-# Every SAC_LEASE_CHECK seconds (10) it renews the heartbeat of the `running`
-# marker and checks the lease: when a newer generation holds it, the agent
-# (its pid in PIDFILE) is told to end (TERM), and killed 10 s later, so that an
-# agent whose job lost its lease is gone within 20 s. It ends with PARENT.
+# sac_watchdog SESSION PIDFILE: run in the background beside an agent session,
+# its output to the log alone. Every SAC_LEASE_CHECK seconds (10) it renews the
+# heartbeat of the `running` marker and checks the lease: when a newer
+# generation holds it, the agent (its pid in PIDFILE) is told to end (TERM),
+# and killed 10 s later, so that an agent whose job lost its lease is gone
+# within 20 s. It ends with SESSION (a zombie counts as ended: PID 1 may never
+# reap it, and kill -0 would call it alive).
 # shellcheck disable=SC2154
 sac_watchdog() {
-  local sac_pid
-  while kill -0 "$1" 2>/dev/null; do
+  local sac_pid sac_state
+  while :; do
     sleep "${SAC_LEASE_CHECK:-10}"
+    sac_state=""
+    if [[ -d /proc/$$ ]]; then
+      [[ -r /proc/$1/stat ]] && read -r _ _ sac_state _ 2>/dev/null <"/proc/$1/stat"
+      [[ -n $sac_state && $sac_state != Z ]] || return 0
+    else
+      kill -0 "$1" 2>/dev/null || return 0
+    fi
     [[ -e $sac_dir/running ]] && touch "$sac_dir/running" 2>/dev/null
     sac_lease_mine
     if (($? == 1)); then

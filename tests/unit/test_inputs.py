@@ -135,7 +135,10 @@ def test_umask_and_hex_env_values_reach_a_real_agent_byte_for_byte(tmp_path):
                                 f"    ON: on\n    HALF: .5\n")
     (spec,) = load_specs([str(path)])
     session = render_tree([spec])["a/session.sh"][0]
-    body = session[session.index("agent=("):session.index("status=$?")]
+    # The agent's command line and the subshell that execs it, as the session runs them.
+    agent = session[session.index("agent=("):].split("\n", 1)[0]
+    start = session[session.index("  (\n    printf '%s\\n' \"$BASHPID\""):session.index("  status=$?")]
+    body = f"{agent}\nsac_pidfile=/dev/null sac_flags=()\n{start}"
     subprocess.run([BASH, "-c", body], check=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     got = set(rec.read_text().splitlines())
     assert {"UMASKV=0022", "HEXV=0x1F", "ON=on", "HALF=.5"} <= got
@@ -183,7 +186,7 @@ def test_env_keys_yaml_would_read_as_booleans_or_null_are_names(tmp_path):
     (spec,) = load_specs([str(agent_yaml(tmp_path, "  env:\n    ON: 1\n    NO: x\n    NULL: y\n    Off: z\n"))])
     assert spec.env == (("ON", "1"), ("NO", "x"), ("NULL", "y"), ("Off", "z"))
     (line,) = problems(agent_yaml(tmp_path, "  yes: 1\n"))
-    assert line.endswith("spec.yes: unknown field 'yes'; allowed: claude, env, model, runtime, slurm, workdir"), line
+    assert line.endswith("spec.yes: unknown field 'yes'; allowed: claude, env, model, restart, runtime, slurm, workdir"), line
 
 
 # ----------------------------------------------------------------------------- shared name spaces
@@ -448,7 +451,7 @@ def test_schema_problems_and_the_checks_beyond_come_together(tmp_path):
         f"{path}:1: (document): an agent's name may not start with 'res-': agent 'res-pool' would have the "
         "SLURM job name sac-res-pool, which is the job of reservation 'pool' (sac agent status and stop would "
         "act on that reservation's job)",
-        f"{path}:6: spec.bogus: unknown field 'bogus'; allowed: claude, env, model, runtime, slurm, workdir",
+        f"{path}:6: spec.bogus: unknown field 'bogus'; allowed: claude, env, model, restart, runtime, slurm, workdir",
         f"{path}:7: spec.env.GROUPS: is one of bash's own variables (bash sets or drops it itself); the value "
         "would not reach the agent as written",
         f"{path}:9: spec.slurm.cpus_per_task: must be at least 1 (got 0)",

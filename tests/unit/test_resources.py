@@ -139,7 +139,7 @@ def test_job_sbatch_carries_every_field_and_extra_directive_as_written():
     assert words[words.index("--gpus=a100:2"):] == [
         "--gpus=a100:2", "--gres=gpu:a100:2,mps:100", "--constraint=fast&[r1|r2]", "--nodelist=n[1-2]",
         "--exclude=n3", "--exclusive", "--mail-type=END,FAIL", "--mail-user=alice@example.org",
-        "--signal=B:USR1@3600", "--open-mode=append",
+        "--signal=B:USR1@3600", "--open-mode=append", "--requeue",
         f"--comment={HOSTILE}", "--hold", "--comment=", "--x-new=a b"]
     # The login shell's SBATCH_* settings do not override them (the start and the trap drop them).
     (line,) = [ln for ln in text.splitlines() if ln.startswith("sac_sbatch_env()")]

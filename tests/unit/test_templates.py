@@ -503,6 +503,6 @@ def test_a_hostile_spec_renders_quoted(tmp_path):
     p.write_text(yaml.safe_dump(data))
     (spec,) = load_specs([str(p)])
     session = {a.name: a.text for a in render.render(spec)}["session.sh"]
-    assert f"\n  X={shell.word(data['spec']['env']['X'])} \\\n" in session
+    assert f"\n    X={shell.word(data['spec']['env']['X'])} \\\n" in session
     assert "workdir=\"$HOME\"/'`id`'\n" in session
     assert "agent=(\"$HOME\"/'bin/$(id)' --model '$(id)' '--x=$(id)' 'a b' '*')\n" in session
