@@ -555,11 +555,21 @@ sac_claude_settings "$sac_dir/claude-settings.json" "$sac_dir/session.sh"
 sac_token="${SLURM_JOB_ID:-none}.${SLURM_RESTART_COUNT:-0}@$sac_host:$$"
 sac_take_lease "$sac_token" || sac_quit "cannot take the agent's lease in $sac_dir"
 sac_pidfile="$sac_dir/agent-pid.$$"
-sac_watchdog $$ "$sac_pidfile" </dev/null &>/dev/null &
+sac_watchdog $$ "$sac_pidfile" </dev/null &>/dev/null 3>&- &
 sac_watch=$!
+# A pre_agent hook's own EXIT trap stays: it runs when the session ends, after sac's.
+sac_their_exit=""
+case $(trap -p EXIT) in *sac_setup_ended* | "") ;; *) eval "set -- $(trap -p EXIT)" && sac_their_exit=$3 ;; esac
 trap 'sac_session_ended' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
+# A stop (tmux kill-session: SIGHUP; scancel: SIGTERM) ends the agent and this
+# session, never a restart. The agent runs in the background of this shell,
+# its terminal still the pane's, so that the signal is acted on at once (a
+# trap waits for a foreground command to end) and handed on to the agent.
+sac_child=""
+trap 'sac_stop_agent HUP 129' HUP
+trap 'sac_stop_agent TERM 143' TERM
+# Ctrl-C reaches the agent (the same process group) and ends only it.
+trap : INT
 rm -f "$sac_dir/gave-up"
 sac_write "$sac_dir/restarts" 0
 # The conversation: its id is pinned once, in the agent's folder (so that sac on
@@ -601,10 +611,18 @@ while :; do
   # A subshell that execs the agent: `exec` runs the program of that name even
   # when it is also a bash builtin (test, kill ...).
   (
+    trap - INT
     printf '%s\n' "$BASHPID" >"$sac_pidfile"
     exec -- "${agent[@]}" "${sac_flags[@]}" 3>&-
-  )
-  status=$?
+  ) 0<&0 &
+  sac_child=$!
+  # wait returns early for a trapped signal (Ctrl-C): wait again while it runs.
+  while :; do
+    wait "$sac_child"
+    status=$?
+    kill -0 "$sac_child" 2>/dev/null || break
+  done
+  sac_child=""
   rm -f "$sac_dir/running" "$sac_pidfile"
   printf -v sac_t1 '%(%s)T' -1
   sac_write "$sac_dir/last-exit" "$status"
@@ -661,6 +679,21 @@ printf '[sac] agent %s exited with status %s; its last screen:\n%s' "$sac_name" 
 exit "${status:-1}"
 }
 
+# sac_stop_agent SIGNAL STATUS: a stop: the agent is handed SIGNAL (and killed
+# 10 s later if it is still there), and the session exits with STATUS.
+sac_stop_agent() {
+  if [[ -n $sac_child ]]; then
+    kill -"$1" "$sac_child" 2>/dev/null
+    local sac_i
+    for ((sac_i = 0; sac_i < 100; sac_i++)); do
+      kill -0 "$sac_child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$sac_child" 2>/dev/null
+  fi
+  exit "$2"
+}
+
 # The session ends (the loop is done, or a signal: a stop, the job's end): the
 # agent's watchdog and markers go with it.
 sac_session_ended() {
@@ -669,6 +702,7 @@ sac_session_ended() {
   IFS= read -r sac_line 2>/dev/null <"$sac_dir/running"
   [[ ${sac_line%% *} != "$sac_token" ]] || rm -f "$sac_dir/running"
   rm -f "$sac_pidfile"
+  if [[ -n $sac_their_exit ]]; then eval "$sac_their_exit"; fi
 }
 
 # sac_note TEXT: why the conversation changed, in the log and for `sac agent status`.

@@ -35,10 +35,12 @@ json_list() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:], ensur
 json_object() { python3 -c 'import json, sys; a = sys.argv[1:]; print(json.dumps(dict(zip(a[::2], a[1::2])), ensure_ascii=False))' "$@"; }
 
 # agent_json NAME [JQ_FILTER]: a runtime slurm Agent running the stub agent NAME.
+# Its restart policy is never: these tests are of the job around the agent (the
+# session's supervisor is tests/unit/test_session_supervisor.py's).
 agent_json() {
   make_agent "$1"
   jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
-      spec: {runtime: "slurm", model: "sonnet",
+      spec: {runtime: "slurm", model: "sonnet", restart: {policy: "never"},
              claude: {command: $cmd, flags: ["--dangerously-skip-permissions"]},
              slurm: {time_limit: "1-0", resubmit_before: 3600}}}' | jq "${2:-.}"
 }

@@ -19,7 +19,7 @@ setup() {
   RES_BUILT=$BUILT
   make_agent ten
   ten=$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
-      spec: {runtime: "slurm-tenant", model: "sonnet",
+      spec: {runtime: "slurm-tenant", model: "sonnet", restart: {policy: "never"},
              claude: {command: $cmd, flags: ["--x", "two words", ""]},
              slurm: {reservation: "rpool"}}}')
   sac_build ten "$ten"

@@ -24,7 +24,7 @@ setup() {
   mkdir -p "$HOME/hooks"
   printf '%s\n' "export HOOK_ONLY='from the hook'" "export OVERRIDDEN='from the hook'" >"$HOME/hooks/tenant hook.sh"
   spec=$(jq -n --arg cmd "$AGENT" --argjson flags "$flags" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
-      spec: {runtime: "slurm-tenant", model: "sonnet 4",
+      spec: {runtime: "slurm-tenant", model: "sonnet 4", restart: {policy: "never"},
              workdir: "~/tenant work",
              env: {OVERRIDDEN: "from spec.env", "SPACEY": " a  b "},
              claude: {command: $cmd, flags: $flags},
@@ -112,7 +112,7 @@ no_session() { ! session_exists; }
   first=$BUILT
   make_agent two
   sac_build two "$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
-      spec: {runtime: "slurm-tenant", model: "sonnet", claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
+      spec: {runtime: "slurm-tenant", model: "sonnet", restart: {policy: "never"}, claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
   "$(dirname "$(command -v "$SACGEN")")/python3" -c \
     'from sacgen.compile.render import render_launch_queue; print(render_launch_queue(), end="")' >"$SAC_T/launch-queue.sh"
   export SAC_LAUNCH_BATCH=b1
@@ -376,7 +376,7 @@ no_session() { ! session_exists; }
   make_agent ten2
   ten_built=$BUILT
   sac_build ten2 "$(jq -n --arg cmd "$AGENT" '{apiVersion: "scitex-agent-container/v3", kind: "Agent",
-      spec: {runtime: "slurm-tenant", model: "m", claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
+      spec: {runtime: "slurm-tenant", model: "m", restart: {policy: "never"}, claude: {command: $cmd}, slurm: {reservation: "pool1"}}}')"
   ten2_built=$BUILT
   run bash "$ten_built/start.sh" 3>&-
   [ "$status" -eq 0 ]

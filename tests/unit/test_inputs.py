@@ -137,7 +137,8 @@ def test_umask_and_hex_env_values_reach_a_real_agent_byte_for_byte(tmp_path):
     session = render_tree([spec])["a/session.sh"][0]
     # The agent's command line and the subshell that execs it, as the session runs them.
     agent = session[session.index("agent=("):].split("\n", 1)[0]
-    start = session[session.index("  (\n    printf '%s\\n' \"$BASHPID\""):session.index("  status=$?")]
+    start = session[session.index("  (\n    trap - INT"):session.index("  sac_child=$!")]
+    start = start.replace(") 0<&0 &", ")")  # here, in the foreground: the test waits for it
     body = f"{agent}\nsac_pidfile=/dev/null sac_flags=()\n{start}"
     subprocess.run([BASH, "-c", body], check=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     got = set(rec.read_text().splitlines())
