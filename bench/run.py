@@ -1091,10 +1091,10 @@ def proposals(res: dict) -> list[str]:
                       else "No single command dominates.")
                    + (f" Taking the per-agent commands above once per batch saves at least ~{fmt_s(saves)} "
                       f"(-> ~{fmt_s(big[label]['median'] - saves)}); the rest needs the in-step and bash work cut "
-                      f"as described (templates/_helpers.sh.jinja, templates/agent-*/, and the batch composition in "
-                      f"sacgen/ops.py)." if saves > 0.01 else
-                      " Where: templates/_helpers.sh.jinja, templates/agent-*/ and the batch composition in "
-                      "sacgen/ops.py."))
+                      f"as described (templates/lib/, templates/agent-*/, and the batch composition in "
+                      f"sacgen/run/steps.py)." if saves > 0.01 else
+                      " Where: templates/lib/, templates/agent-*/ and the batch composition in "
+                      "sacgen/run/steps.py."))
     c = res.get("compile")
     if c and not c["holds"]:
         ip = c["in_process"]

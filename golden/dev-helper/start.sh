@@ -759,6 +759,22 @@ sac_claude_settings() {
   sac_write "$1" "{\"hooks\":{$sac_json}}"
 }
 
+# :lib/sac_job_ended.sh
+# sac_job_ended JOB: whether SLURM says job JOB has ended (squeue shows it in
+# an end state, or no longer knows it). Not when squeue cannot be asked: "could
+# not ask" is not "ended".
+sac_job_ended() {
+  local sac_sq sac_out
+  sac_slurm_v sac_sq squeue || return 1
+  if sac_out=$(unset "${!SQUEUE_@}"; "$sac_sq" -h -j "$1" -o %T 2>&1); then
+    case $sac_out in
+      "" | BOOT_FAIL | CANCELLED | COMPLETED | DEADLINE | FAILED | NODE_FAIL | OUT_OF_MEMORY | PREEMPTED | TIMEOUT) return 0 ;;
+    esac
+    return 1
+  fi
+  [[ $sac_out == *"Invalid job id"* ]]
+}
+
 # :lib/sac_json.sh
 # A JSON string literal for the machine-readable result line.
 sac_json() {
@@ -828,6 +844,27 @@ sac_record_hook() {
   return 0
 }
 
+# :lib/sac_slurm_v.sh
+# sac_slurm_v VAR CMD: the absolute path of a SLURM command, in VAR: PATH first,
+# then the directory sbatch was found in at submit time (compute nodes may have a
+# hardened PATH without it).
+sac_slurm_v() {
+  local sac_rest=${PATH:-}: sac_d
+  while [[ -n $sac_rest ]]; do
+    sac_d=${sac_rest%%:*}
+    sac_rest=${sac_rest#*:}
+    if [[ $sac_d == /* && -x $sac_d/$2 && ! -d $sac_d/$2 ]]; then
+      printf -v "$1" '%s' "$sac_d/$2"
+      return 0
+    fi
+  done
+  if [[ -n ${SAC_SLURM_BIN:-} && -x ${SAC_SLURM_BIN}/$2 ]]; then
+    printf -v "$1" '%s' "${SAC_SLURM_BIN}/$2"
+    return 0
+  fi
+  return 1
+}
+
 # :lib/sac_take_lease.sh
 # sac_take_lease TOKEN: make TOKEN the newest generation of agent $sac_dir (its
 # lease, in the agent's folder on the shared file system), then wait until the
@@ -836,10 +873,11 @@ sac_record_hook() {
 # then KILL after 10 s); its `running` marker goes with it. A marker whose
 # heartbeat is older than SAC_LEASE_STALE seconds (30) belongs to a session
 # that can no longer act (its node died, or lost the shared folder): it is
-# passed over, and the log says so. Sets sac_lease to "GEN TOKEN".
+# passed over, and the log says so; so is one whose job SLURM says has ended.
+# Sets sac_lease to "GEN TOKEN".
 # shellcheck disable=SC2154
 sac_take_lease() {
-  local sac_fd sac_gen=0 sac_line="" sac_now sac_age sac_said=0
+  local sac_fd sac_gen=0 sac_line="" sac_now sac_age sac_said=0 sac_old
   exec {sac_fd}>>"$sac_dir/lease.lock" || return 1
   flock -w 60 "$sac_fd" || { exec {sac_fd}>&-; return 1; }
   [[ -e $sac_dir/lease ]] && IFS=' ' read -r sac_gen _ <"$sac_dir/lease"
@@ -850,6 +888,15 @@ sac_take_lease() {
   while [[ -e $sac_dir/running ]]; do
     IFS= read -r sac_line 2>/dev/null <"$sac_dir/running" || sac_line=""
     [[ ${sac_line%% *} == "$1" ]] && break
+    # The earlier process ran in another job that has ended (the walltime end of
+    # the job before, a cancel): SLURM ended its processes with it, whether or
+    # not its session had the time to say so. Asked every 5 s, while it waits.
+    sac_old=${sac_line%%.*}
+    if ((sac_said % 5 == 0)) && [[ $sac_old =~ ^[0-9]+$ && $sac_old != "${SLURM_JOB_ID:-}" ]] && sac_job_ended "$sac_old"; then
+      sac_log "the agent's earlier process ($sac_line) ended with its job $sac_old"
+      rm -f "$sac_dir/running"
+      break
+    fi
     printf -v sac_now '%(%s)T' -1
     sac_age=$((sac_now - $(stat -c %Y "$sac_dir/running" 2>/dev/null || echo "$sac_now")))
     if ((sac_age > ${SAC_LEASE_STALE:-30})); then

@@ -308,7 +308,7 @@ def status(names: list[str], runner=None) -> list[Outcome]:
     connection of their own; a KeptSession's run for repeated rounds)."""
     reg = Registry().read()
     items, specs = status_plan(names, reg)
-    ran = steps.run_grouped(items) if runner is None else steps.run_grouped(items, runner)
+    ran = steps.run_grouped(items) if runner is None else steps.run_grouped(items, runner=runner)
     outcomes = [o for o in ran if o.kind is Kind.TARGET]
     for o in outcomes:
         _activity(o.result)

@@ -128,7 +128,8 @@ def test_book_start_all_operate_resubmit_release(cluster, sac, stub):
     reg = json.loads((sac.home / "state.json").read_text())
     assert reg["reservations"][pool]["job_id"] == successor
     assert sac.status(names[0])["job_id"] == successor
-    assert len(records(cluster, names[0])) == 2
+    # Relaunched once the tenant's earlier process is gone (its job ended: at once).
+    cluster.wait_for(lambda: len(records(cluster, names[0])) == 2, 40, "the tenant relaunched")
 
     # stop --all: every tenant, one connection; the reservation lives on.
     before = sac.ssh_calls()
