@@ -21,10 +21,6 @@ def _find(name: str) -> str:
     raise FileNotFoundError(f"sacgen installation is incomplete: no {name}/ beside {_HERE}")
 
 
-def package_root() -> str:
-    return _HERE
-
-
 def template_root() -> str:
     return _find("templates")
 
